@@ -1,0 +1,57 @@
+"""From image latents to mask latents: one reverse step at t = T (LEAF), or N-step DDIM."""
+
+from __future__ import annotations
+
+import hashlib
+
+import torch
+from diffusers import DDIMScheduler
+
+from leaf_core.model.leaf_model import LeafModel
+from leaf_core.model.parameterization import clean_latent_from_output, signal_and_noise_scales
+
+
+def noise_seed(seed: int, key: str = "") -> int:
+    """A stable per-image seed, so that images of one batch or data set never share their noise."""
+    if not key:
+        return seed
+    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def initial_noise(model: LeafModel, seeds: list[int], device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """z_T ~ N(0, I), one independent draw per seed, drawn on the CPU so every device agrees."""
+    shape = (model.latent_channels, model.latent_size, model.latent_size)
+    draws = [torch.randn(shape, generator=torch.Generator().manual_seed(s)) for s in seeds]
+    return torch.stack(draws).to(device=device, dtype=dtype)
+
+
+def denoise_single_step(model: LeafModel, image_latents: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """The LEAF inference: one U-Net call at t = T - 1, straight to the clean mask latent."""
+    last = model.scheduler.config.num_train_timesteps - 1
+    timesteps = torch.full((noise.shape[0],), last, device=noise.device, dtype=torch.long)
+    output = model.unet(torch.cat([image_latents, noise], dim=1), timesteps).sample
+    a_t, s_t = signal_and_noise_scales(model.scheduler, timesteps)
+    return clean_latent_from_output(model.config.prediction_type, output, noise, a_t.to(output.dtype), s_t.to(output.dtype))
+
+
+def denoise_ddim(model: LeafModel, image_latents: torch.Tensor, noise: torch.Tensor, steps: int) -> torch.Tensor:
+    """N-step DDIM (eta = 0) from t = T - 1; returns the last step's clean-latent estimate."""
+    scheduler = DDIMScheduler.from_config(model.scheduler.config)
+    scheduler.set_timesteps(steps, device=noise.device)
+    latents = noise
+    clean = noise
+    for t in scheduler.timesteps:
+        output = model.unet(torch.cat([image_latents, latents], dim=1), t).sample
+        step = scheduler.step(output, t, latents)
+        latents, clean = step.prev_sample, step.pred_original_sample
+    return clean
+
+
+def sample_mask_latents(model: LeafModel, image_latents: torch.Tensor, noise: torch.Tensor, steps: int = 1) -> torch.Tensor:
+    """Mask latents for each image latent and its noise; ``steps`` = 1 is the single LEAF step."""
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    if steps == 1:
+        return denoise_single_step(model, image_latents, noise)
+    return denoise_ddim(model, image_latents, noise, steps)
