@@ -49,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except LeafError as error:
+    except (LeafError, ValueError) as error:
+        # ValueError: a setting out of range (e.g. a resolution that is not a multiple of 32)
+        log.debug("leaf %s failed", args.command, exc_info=True)
         print(f"leaf {args.command}: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

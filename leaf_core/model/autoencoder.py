@@ -20,6 +20,16 @@ from leaf_core.errors import ModelLoadError
 
 log = logging.getLogger(__name__)
 
+
+class _TinyConfigNoise(logging.Filter):
+    """AutoencoderTiny saves a ``block_out_channels`` key that its own loader then warns about."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "block_out_channels" not in record.getMessage()
+
+
+logging.getLogger("diffusers.configuration_utils").addFilter(_TinyConfigNoise())
+
 Autoencoder = AutoencoderKL | AutoencoderTiny
 AUTOENCODER_CLASSES: dict[str, type[AutoencoderKL] | type[AutoencoderTiny]] = {
     "AutoencoderKL": AutoencoderKL,

@@ -1,0 +1,67 @@
+"""Arguments shared by `leaf train` and `leaf finetune`, and the TrainConfig they make."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from leaf_core.training.config import TrainConfig
+
+DEFAULTS = TrainConfig(data=Path("."), run_dir=Path("."), model_dir=Path("."))
+
+
+def add_training_arguments(parser: argparse.ArgumentParser, steps_default: int) -> None:
+    """Options every training run takes (defaults from the paper where a CPU allows)."""
+    parser.add_argument("--data", type=Path, required=True, help="dataset folder: images/, masks/, splits.json")
+    parser.add_argument("--steps", type=int, default=steps_default, help="optimizer steps")
+    parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
+    parser.add_argument("--lr", type=float, default=DEFAULTS.lr, help="learning rate (paper: 4e-5)")
+    parser.add_argument("--weight-decay", type=float, default=DEFAULTS.weight_decay)
+    parser.add_argument("--warmup-steps", type=int, default=DEFAULTS.warmup_steps)
+    parser.add_argument("--grad-clip", type=float, default=DEFAULTS.grad_clip)
+    parser.add_argument("--grad-accum", type=int, default=DEFAULTS.grad_accum, help="gradient accumulation steps")
+    parser.add_argument("--no-ema", dest="ema", action="store_false", help="save raw weights instead of the U-Net's EMA")
+    parser.add_argument("--ema-decay", type=float, default=DEFAULTS.ema_decay)
+    parser.add_argument("--align-weight", type=float, default=DEFAULTS.align_weight,
+                        help="lambda of the feature-alignment loss (0 = off)")
+    parser.add_argument("--teacher", default=None, help="vision encoder for alignment: hub id or local folder "
+                        "(default: the preset's DINOv2)")
+    parser.add_argument("--align-block", type=int, default=DEFAULTS.align_block, help="U-Net down block to align")
+    parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    parser.add_argument("--val-every", type=int, default=DEFAULTS.val_every)
+    parser.add_argument("--checkpoint-every", type=int, default=DEFAULTS.checkpoint_every)
+    parser.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"], default=None,
+                        help="default: bf16 on a GPU, none on the CPU")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: CUDA when present")
+    parser.add_argument("--no-augment", dest="augment", action="store_false")
+    parser.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
+    parser.add_argument("--name", default=None, help="model name for the model card")
+    parser.add_argument("--progress-jsonl", action="store_true",
+                        help="print progress as JSON lines on stdout (for the app and other tools)")
+
+
+def training_config(args: argparse.Namespace, run_dir: Path, model_dir: Path, **extra: object) -> TrainConfig:
+    """A TrainConfig from parsed arguments."""
+    return TrainConfig(
+        data=args.data, run_dir=run_dir, model_dir=model_dir, steps=args.steps, batch_size=args.batch_size,
+        lr=args.lr, weight_decay=args.weight_decay, warmup_steps=args.warmup_steps, grad_clip=args.grad_clip,
+        grad_accum=args.grad_accum, ema=args.ema, ema_decay=args.ema_decay, align_weight=args.align_weight,
+        teacher=args.teacher, align_block=args.align_block, seed=args.seed, val_every=args.val_every,
+        checkpoint_every=args.checkpoint_every, mixed_precision=args.mixed_precision, device=args.device,
+        augment=args.augment, resume=args.resume, name=args.name, progress_jsonl=args.progress_jsonl, **extra,
+    )
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: CUDA when present")
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """'0,1,2' or '0-9' to a tuple of ints."""
+    try:
+        if "-" in text and "," not in text:
+            first, last = (int(x) for x in text.split("-"))
+            return tuple(range(first, last + 1))
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must look like '0,1,2' or '0-9', got {text!r}") from None

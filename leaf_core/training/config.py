@@ -1,0 +1,55 @@
+"""Training settings (defaults from the paper's public code, scaled where a CPU needs it)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from leaf_core.model.builder import ModelSources
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training or fine-tuning run needs.
+
+    run_dir holds the log and checkpoints; the best model (by val Dice) goes to model_dir.
+    init_model: an existing model folder to continue from (fine-tuning); otherwise the preset.
+    """
+
+    data: Path
+    run_dir: Path
+    model_dir: Path
+    init_model: Path | None = None
+    preset: str = "cpu"
+    sources: ModelSources = field(default_factory=ModelSources)
+    resolution: int | None = None
+    prediction_type: str = "sample"
+    beta_schedule: str = "linear"
+    beta_start: float = 0.0015
+    beta_end: float = 0.0155
+    steps: int = 1500
+    batch_size: int = 4
+    lr: float = 4e-5
+    weight_decay: float = 0.01
+    warmup_steps: int = 100
+    grad_clip: float = 1.0
+    grad_accum: int = 1
+    ema: bool = True
+    ema_decay: float = 0.9999
+    align_weight: float = 0.0
+    teacher: str | None = None
+    align_block: int = 0
+    seed: int = 0
+    val_every: int = 250
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 2
+    mixed_precision: str | None = None
+    device: str | None = None
+    resume: bool = False
+    augment: bool = True
+    progress_jsonl: bool = False
+    name: str | None = None
+
+    def as_json(self) -> dict:
+        data = asdict(self)
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in data.items()}

@@ -1,0 +1,73 @@
+"""Training pairs held in memory at the model's resolution, and a seeded batch order."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from leaf_core.errors import InputFileError, LeafError
+from leaf_core.io.dataset_folder import DatasetFolder
+from leaf_core.io.images import read_image
+from leaf_core.io.masks import read_mask
+
+log = logging.getLogger(__name__)
+
+
+class TrainingPairs:
+    """Images (N, R, R, 3) uint8 and masks (N, R, R) bool, resized once when loaded."""
+
+    def __init__(self, ids: list[str], images: np.ndarray, masks: np.ndarray) -> None:
+        self.ids = ids
+        self.images = images
+        self.masks = masks
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def load(cls, dataset: DatasetFolder, split: str, resolution: int, show_progress: bool = True) -> "TrainingPairs":
+        ids, images, masks, skipped = [], [], [], []
+        for image_id in tqdm(dataset.split(split), desc=f"loading {split}", disable=not show_progress, leave=False):
+            try:
+                image = read_image(dataset.image_path(image_id))
+                mask = read_mask(dataset.mask_path(image_id), expected_shape=image.rgb.shape[:2])
+            except InputFileError as error:
+                skipped.append(str(error))
+                continue
+            size = (resolution, resolution)
+            images.append(np.array(Image.fromarray(image.rgb).resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)))
+            masks.append(np.array(Image.fromarray(mask.astype(np.uint8) * 255).resize(size, Image.Resampling.BILINEAR)) >= 128)
+            ids.append(image_id)
+        for line in skipped:
+            log.warning("skipped: %s", line)
+        if not ids:
+            raise LeafError(f"no readable image/mask pairs in the '{split}' split of {dataset.root}")
+        return cls(ids, np.stack(images), np.stack(masks))
+
+    def indices_for_step(self, step: int, batch_size: int, seed: int) -> np.ndarray:
+        """The sample indices of one optimizer step: epochs of seeded permutations, so any step's
+        batch is known from (seed, step) alone and a resumed run sees the same data order."""
+        n = len(self)
+        start = step * batch_size
+        indices = []
+        for position in range(start, start + batch_size):
+            epoch, offset = divmod(position, n)
+            indices.append(np.random.default_rng([seed, epoch]).permutation(n)[offset])
+        return np.asarray(indices)
+
+    def batch(self, indices: np.ndarray, generator: torch.Generator | None, augment: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images (B, 3, R, R) in [-1, 1] and masks (B, 1, R, R) in {0, 1}, with seeded flips."""
+        images = torch.from_numpy(self.images[indices]).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+        masks = torch.from_numpy(self.masks[indices]).unsqueeze(1).float()
+        if augment:
+            flips = torch.rand(len(indices), 2, generator=generator) < 0.5
+            for i, (horizontal, vertical) in enumerate(flips.tolist()):
+                dims = [dim for dim, flip in ((2, horizontal), (1, vertical)) if flip]  # (C, H, W): W=2, H=1
+                if dims:
+                    images[i] = images[i].flip(dims=dims)
+                    masks[i] = masks[i].flip(dims=dims)
+        return images, masks
