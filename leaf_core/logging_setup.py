@@ -29,8 +29,8 @@ def user_data_dir() -> Path:
 
 
 def default_log_file() -> Path:
-    """Where the app writes its log: ``<user data folder>/logs/leaf-annotate.log``."""
-    return user_data_dir() / "logs" / "leaf-annotate.log"
+    """Where the app writes its log: ``<user data folder>/leaf-annotate.log``."""
+    return user_data_dir() / "leaf-annotate.log"
 
 
 def configure_logging(log_file: Path | None = None, level: int = logging.INFO) -> None:

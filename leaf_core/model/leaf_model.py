@@ -142,12 +142,19 @@ def _load_component(folder: Path, cls: type) -> nn.Module:
 
 
 def replace_folder(new: Path, target: Path) -> None:
-    """Put ``new`` at ``target``; the old ``target`` is removed only after the new one is in place."""
-    if target.exists():
-        old = target.with_name(f".{target.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        target.rename(old)
+    """Put ``new`` at ``target``; the old ``target`` is removed only after the new one is in place.
+
+    Entries of the old folder that the new one does not have (a fine-tune's ``training/`` log,
+    say) are carried over: a save replaces the model's own files and nothing else.
+    """
+    if not target.exists():
         new.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        new.rename(target)
+        return
+    for entry in target.iterdir():
+        if not (new / entry.name).exists():
+            entry.rename(new / entry.name)
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    target.rename(old)
+    new.rename(target)
+    shutil.rmtree(old, ignore_errors=True)

@@ -3,7 +3,10 @@
 The paper's U-Net (CompVis LDM, lsun_churches) uses 8 heads at every attention level, scale-shift
 norm and res-block up/down-sampling. UNet2DModel expresses all of it except the head count, which
 it derives from a single head width; ``set_attention_heads`` fixes the count after construction
-(the number of heads changes no parameter shape, only how q, k and v are split).
+(the number of heads changes no parameter shape, only how q, k and v are split). Two settings are
+needed for the CompVis layout: levels without attention use the Resnet{Down,Up}sample blocks (the
+plain Down/UpBlock2D resample with a conv), and the mid-block attention gets its GroupNorm
+(UNet2DModel leaves it out under scale-shift unless ``attn_norm_num_groups`` is given).
 """
 
 from __future__ import annotations
@@ -35,8 +38,8 @@ def build_unet(spec: UNetSpec) -> UNet2DModel:
     """A randomly initialised U-Net taking concat(image latent, noisy mask latent)."""
     if len(spec.attention_levels) != len(spec.block_out_channels):
         raise ValueError("attention_levels needs one flag per entry of block_out_channels")
-    down = tuple("AttnDownBlock2D" if a else "DownBlock2D" for a in spec.attention_levels)
-    up = tuple("AttnUpBlock2D" if a else "UpBlock2D" for a in reversed(spec.attention_levels))
+    down = tuple("AttnDownBlock2D" if a else "ResnetDownsampleBlock2D" for a in spec.attention_levels)
+    up = tuple("AttnUpBlock2D" if a else "ResnetUpsampleBlock2D" for a in reversed(spec.attention_levels))
     unet = UNet2DModel(
         sample_size=spec.sample_size,
         in_channels=2 * spec.latent_channels,
@@ -50,6 +53,7 @@ def build_unet(spec: UNetSpec) -> UNet2DModel:
         resnet_time_scale_shift="scale_shift",
         dropout=spec.dropout,
         norm_num_groups=spec.norm_num_groups,
+        attn_norm_num_groups=spec.norm_num_groups,
         attention_head_dim=spec.block_out_channels[0] // spec.num_attention_heads,
         flip_sin_to_cos=True,
         freq_shift=0,

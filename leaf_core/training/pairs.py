@@ -59,15 +59,38 @@ class TrainingPairs:
             indices.append(np.random.default_rng([seed, epoch]).permutation(n)[offset])
         return np.asarray(indices)
 
-    def batch(self, indices: np.ndarray, generator: torch.Generator | None, augment: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images (B, 3, R, R) in [-1, 1] and masks (B, 1, R, R) in {0, 1}, with seeded flips."""
+    def batch(self, indices: np.ndarray, generator: torch.Generator | None,
+              augment: bool) -> tuple[torch.Tensor, torch.Tensor, list[tuple[int, bool, bool]]]:
+        """Images (B, 3, R, R) in [-1, 1], masks (B, 1, R, R) in {0, 1}, and each sample's
+        (index, horizontal flip, vertical flip), with seeded flips when ``augment``."""
         images = torch.from_numpy(self.images[indices]).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
         masks = torch.from_numpy(self.masks[indices]).unsqueeze(1).float()
-        if augment:
-            flips = torch.rand(len(indices), 2, generator=generator) < 0.5
-            for i, (horizontal, vertical) in enumerate(flips.tolist()):
-                dims = [dim for dim, flip in ((2, horizontal), (1, vertical)) if flip]  # (C, H, W): W=2, H=1
-                if dims:
-                    images[i] = images[i].flip(dims=dims)
-                    masks[i] = masks[i].flip(dims=dims)
-        return images, masks
+        flips = (torch.rand(len(indices), 2, generator=generator) < 0.5).tolist() if augment else [[False, False]] * len(indices)
+        keys = []
+        for i, (horizontal, vertical) in enumerate(flips):
+            dims = [dim for dim, flip in ((2, horizontal), (1, vertical)) if flip]  # (C, H, W): W=2, H=1
+            if dims:
+                images[i] = images[i].flip(dims=dims)
+                masks[i] = masks[i].flip(dims=dims)
+            keys.append((int(indices[i]), bool(horizontal), bool(vertical)))
+        return images, masks, keys
+
+
+class MaskLatentCache:
+    """Mask latents by (sample index, flips): the mask autoencoder is frozen, so each variant of a
+    mask is encoded once per run instead of once per step."""
+
+    def __init__(self) -> None:
+        self._latents: dict[tuple[int, bool, bool], torch.Tensor] = {}
+
+    def __len__(self) -> int:
+        return len(self._latents)
+
+    def latents(self, keys: list[tuple[int, bool, bool]], masks: torch.Tensor, encode) -> torch.Tensor:
+        """Latents for ``masks`` (B, 1, R, R); ``encode`` maps the missing masks to latents."""
+        missing = [i for i, key in enumerate(keys) if key not in self._latents]
+        if missing:
+            encoded = encode(masks[missing]).detach().float().cpu()
+            for i, latent in zip(missing, encoded):
+                self._latents[keys[i]] = latent
+        return torch.stack([self._latents[key] for key in keys])

@@ -32,7 +32,7 @@ from leaf_core.model.parameterization import (
 )
 from leaf_core.training.checkpoint import TrainerState, latest_checkpoint, load_checkpoint, save_checkpoint
 from leaf_core.training.config import TrainConfig
-from leaf_core.training.pairs import TrainingPairs
+from leaf_core.training.pairs import MaskLatentCache, TrainingPairs
 from leaf_core.training.progress import ProgressReporter
 
 log = logging.getLogger(__name__)
@@ -144,11 +144,15 @@ def train(config: TrainConfig, model: LeafModel | None = None) -> TrainResult:
                   alignment=alignment.description if alignment else "off", train_images=len(pairs), val_images=len(val_images))
     describe_card(model, config, alignment, dataset, len(pairs))
 
+    if config.init_model is not None and val_images and start_step == 0:
+        # The starting model on the same val set: what a fine-tune is compared against.
+        reporter.emit("val", step=0, val_dice=validate(model, val_images, None))
     global_batch = config.batch_size * accelerator.num_processes
+    mask_cache = MaskLatentCache()
     try:
         for step in range(start_step, config.steps):
             losses = train_step(model, pairs, config, accelerator, optimizer, lr_scheduler, parameters, alignment,
-                                step, global_batch)
+                                mask_cache, step, global_batch)
             if ema is not None:
                 ema.step(model.unet.parameters())
             reporter.emit("step", step=step + 1, total_steps=config.steps, lr=lr_scheduler.get_last_lr()[0], **losses)
@@ -177,19 +181,20 @@ def train(config: TrainConfig, model: LeafModel | None = None) -> TrainResult:
 
 def train_step(model: LeafModel, pairs: TrainingPairs, config: TrainConfig, accelerator: Accelerator,
                optimizer: torch.optim.Optimizer, lr_scheduler, parameters: list[torch.nn.Parameter],
-               alignment: Alignment | None, step: int, global_batch: int) -> dict[str, float]:
+               alignment: Alignment | None, mask_cache: MaskLatentCache, step: int, global_batch: int) -> dict[str, float]:
     """One optimizer step (over ``grad_accum`` micro-batches); returns the mean loss terms."""
     totals = {"loss": 0.0, "loss_pred": 0.0, "loss_align": 0.0}
     for micro in range(config.grad_accum):
         generator = torch.Generator().manual_seed(hash_seed(config.seed, step, micro))
         indices = pairs.indices_for_step(step * config.grad_accum + micro, global_batch, config.seed)
         local = indices[accelerator.process_index * config.batch_size : (accelerator.process_index + 1) * config.batch_size]
-        images, masks = pairs.batch(local, generator, config.augment)
-        images, masks = images.to(accelerator.device), masks.to(accelerator.device)
+        images, masks, keys = pairs.batch(local, generator, config.augment)
+        images = images.to(accelerator.device)
         timesteps = torch.randint(0, model.scheduler.config.num_train_timesteps, (len(local),), generator=generator)
         with accelerator.accumulate(model.unet, model.image_encoder), accelerator.autocast():
             with torch.no_grad():
-                mask_latents = encode_latent(model.mask_autoencoder, masks_to_autoencoder_input(masks)).float()
+                mask_latents = mask_cache.latents(keys, masks, lambda m: encode_latent(
+                    model.mask_autoencoder, masks_to_autoencoder_input(m.to(accelerator.device)))).to(accelerator.device)
             noise = torch.randn(mask_latents.shape, generator=generator).to(accelerator.device)
             timesteps = timesteps.to(accelerator.device)
             a_t, s_t = signal_and_noise_scales(model.scheduler, timesteps)

@@ -1,0 +1,1 @@
+"""The Qt window: it shows and binds the objects of ``leaf_app.document``."""

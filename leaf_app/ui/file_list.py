@@ -1,0 +1,61 @@
+"""The list of open images with each one's state; selecting a row shows that image."""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QListWidget, QListWidgetItem, QWidget
+
+from leaf_app.document.image_document import DocState, ImageDocument
+from leaf_app.document.session import Session
+
+STATE_LOOK = {
+    DocState.NOT_PREDICTED: ("○", "not yet predicted", QColor(150, 150, 150)),
+    DocState.PREDICTED: ("◐", "predicted", QColor(90, 160, 255)),
+    DocState.CORRECTED: ("●", "corrected, not saved", QColor(255, 170, 40)),
+    DocState.SAVED: ("✓", "saved", QColor(80, 200, 100)),
+}
+
+
+def row_text(doc: ImageDocument) -> str:
+    if doc.load_error:
+        return f"⚠ {doc.name} — cannot be read"
+    symbol, words, _ = STATE_LOOK[doc.state]
+    return f"{symbol} {doc.name} — {words}"
+
+
+class FileList(QListWidget):
+    """Binds to a Session both ways (signals blocked while the session moves the selection)."""
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.setMinimumWidth(220)
+        session.documents_added.connect(self._on_added)
+        session.current_changed.connect(self._on_current_changed)
+        self.currentRowChanged.connect(self._on_row_changed)
+
+    def _on_added(self, docs: list[ImageDocument]) -> None:
+        for doc in docs:
+            item = QListWidgetItem(row_text(doc))
+            item.setToolTip(str(doc.path))
+            self.addItem(item)
+            self.refresh(doc)
+            doc.state_changed.connect(lambda _state, d=doc: self.refresh(d))
+
+    def refresh(self, doc: ImageDocument) -> None:
+        """Redraw the row of ``doc`` (its state or load error changed)."""
+        row = self.session.documents.index(doc)
+        item = self.item(row)
+        if item is None:
+            return
+        item.setText(row_text(doc))
+        item.setForeground(QColor(230, 80, 80) if doc.load_error else STATE_LOOK[doc.state][2])
+
+    def _on_current_changed(self, index: int) -> None:
+        self.blockSignals(True)
+        self.setCurrentRow(index)
+        self.blockSignals(False)
+
+    def _on_row_changed(self, row: int) -> None:
+        if row >= 0:
+            self.session.set_current(row)

@@ -1,0 +1,480 @@
+"""The main window: binds the Session, the Canvas, the file list and prediction together.
+
+Menus and keys are built in ``actions``; this class holds what each action does, in a few
+lines each, delegating to the document model and the controllers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSplitter,
+    QWidget,
+)
+
+from leaf_app.document import mask_ops
+from leaf_app.document.autosave import AutosaveStore
+from leaf_app.document.export import default_export_name, export_all, export_mask, exportable
+from leaf_app.document.image_document import DocState, ImageDocument
+from leaf_app.document.session import Session
+from leaf_app.ui import dialogs
+from leaf_app.ui.actions import NEEDS_IMAGE, PREDICT_ACTIONS, build_actions, build_menus, build_toolbar
+from leaf_app.ui.canvas import Canvas, Tool
+from leaf_app.ui.file_list import FileList
+from leaf_app.ui.layers import OverlayMode
+from leaf_app.ui.prediction import PredictionController
+from leaf_app.ui.settings import AppSettings
+from leaf_core.errors import LeafError
+from leaf_core.io.images import window_for_preset
+from leaf_core.logging_setup import user_data_dir
+from leaf_core.tasks import TASKS, get_task
+
+log = logging.getLogger(__name__)
+
+AUTOSAVE_DELAY_MS = 1500  # after the last edit
+AUTOSAVE_INTERVAL_MS = 30_000
+
+
+class MainWindow(QMainWindow):
+    """The annotation window. ``session``, ``canvas``, ``prediction``, ``actions`` and ``menus``
+    are public so features (and tests) can bind to them; see ``add_feature``."""
+
+    def __init__(self, settings: AppSettings | None = None, model_override: Path | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("LEAF Annotate")
+        self.setAcceptDrops(True)
+        self.settings = settings or AppSettings()
+        self.session = Session()
+        self.prediction = PredictionController(self.session, self.settings, model_override, self)
+        self.autosave = AutosaveStore(user_data_dir() / "autosave")
+        self.island_size = 100
+
+        self.canvas = Canvas(self)
+        self.file_list = FileList(self.session, self)
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.addWidget(self.file_list)
+        splitter.addWidget(self.canvas)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([240, 1000])
+        self.setCentralWidget(splitter)
+
+        self.actions = build_actions(self)
+        self.menus = build_menus(self, self.actions)
+        self._build_toolbar()
+        self._build_status_bar()
+
+        self._autosave_timer = QTimer(self, singleShot=True, interval=AUTOSAVE_DELAY_MS)
+        self._autosave_timer.timeout.connect(self.autosave_now)
+        self._autosave_interval = QTimer(self, interval=AUTOSAVE_INTERVAL_MS)
+        self._autosave_interval.timeout.connect(self.autosave_now)
+        self._autosave_interval.start()
+
+        self.session.current_changed.connect(self._show_current)
+        self.session.task_changed.connect(self._on_task_changed)
+        self.canvas.edited.connect(self._on_edited)
+        self.canvas.brush_changed.connect(lambda _r: self._update_status())
+        self.canvas.zoom_changed.connect(lambda _z: self._update_status())
+        self.canvas.window_changed.connect(lambda _c, _w: self._update_status())
+        self.prediction.busy_changed.connect(self._on_busy_changed)
+        self.prediction.progress.connect(self._on_progress)
+        self.prediction.models_changed.connect(self._update_actions)
+        self.prediction.uncertainty_ready.connect(self._on_uncertainty_ready)
+        self.prediction.job_done.connect(lambda _c: self._update_actions())
+
+        self.canvas.set_brush_radius(self.settings.value("brush_radius", 12, int))
+        self.resize(1280, 800)
+        self._update_actions()
+
+    # --- building -------------------------------------------------------------------------------
+    def _build_toolbar(self) -> None:
+        toolbar = build_toolbar(self, self.actions)
+        self.task_combo = QComboBox(self)
+        self.task_combo.addItem("Choose a task…", None)
+        for task in TASKS.values():
+            self.task_combo.addItem(task.label, task.name)
+        self.task_combo.currentIndexChanged.connect(self._on_task_combo)
+        toolbar.insertWidget(toolbar.actions()[0], self.task_combo)
+        toolbar.addSeparator()
+        toolbar.addWidget(QLabel(" Opacity ", self))
+        self.opacity_slider = QSlider(Qt.Orientation.Horizontal, self)
+        self.opacity_slider.setRange(0, 100)
+        self.opacity_slider.setValue(int(self.canvas.overlay_opacity * 100))
+        self.opacity_slider.setMaximumWidth(120)
+        self.opacity_slider.valueChanged.connect(lambda v: self.canvas.set_overlay_opacity(v / 100))
+        toolbar.addWidget(self.opacity_slider)
+        self.addToolBar(toolbar)
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.model_label = QLabel(self)
+        self.tool_label = QLabel(self)
+        self.progress_bar = QProgressBar(self)
+        self.progress_bar.setMaximumWidth(200)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.clicked.connect(self.cancel_prediction)
+        bar.addWidget(self.model_label, 1)
+        bar.addPermanentWidget(self.tool_label)
+        bar.addPermanentWidget(self.progress_bar)
+        bar.addPermanentWidget(self.cancel_button)
+        self.progress_bar.hide()
+        self.cancel_button.hide()
+
+    def add_feature(self, install: Callable[[MainWindow], None]) -> None:
+        """Let a feature add its actions and menus (e.g. the corrections store of issue 6)."""
+        install(self)
+
+    # --- opening ------------------------------------------------------------------------------------
+    @property
+    def current(self) -> ImageDocument | None:
+        return self.session.current
+
+    def open_paths(self, paths: list[str | Path]) -> None:
+        """Open image files and folders; errors become a dialog."""
+        try:
+            added = self.session.open_paths(paths)
+        except LeafError as error:
+            dialogs.show_error(self, str(error))
+            return
+        if added:
+            self.settings.set_value("last_folder", str(added[0].path.parent))
+        self._update_actions()
+
+    def open_files_dialog(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(
+            self, "Open images", self.settings.value("last_folder", ""),
+            "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.dcm *.dicom);;All files (*)",
+        )
+        if paths:
+            self.open_paths(paths)
+
+    def open_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images", self.settings.value("last_folder", ""))
+        if folder:
+            self.open_paths([folder])
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            self.open_paths(paths)
+            event.acceptProposedAction()
+
+    def _show_current(self, _index: int = -1) -> None:
+        doc = self.current
+        if doc is not None and not doc.is_loaded:
+            try:
+                self.session.load(doc)
+            except LeafError as error:
+                self.file_list.refresh(doc)
+                self.canvas.set_document(None)
+                dialogs.show_error(self, str(error))
+                self._update_actions()
+                return
+        self.canvas.set_document(doc)
+        self.canvas.set_uncertainty_visible(self.actions["show_uncertainty"].isChecked())
+        self._update_actions()
+
+    def next_image(self) -> None:
+        self.session.go_next()
+
+    def previous_image(self) -> None:
+        self.session.go_previous()
+
+    # --- task and model --------------------------------------------------------------------------------
+    def _on_task_combo(self, index: int) -> None:
+        name = self.task_combo.itemData(index)
+        self.session.set_task(get_task(name) if name else None, by_user=True)
+        if name:
+            self.settings.set_value("last_task", name)
+
+    def _on_task_changed(self, task) -> None:  # noqa: ANN001
+        self.task_combo.blockSignals(True)
+        self.task_combo.setCurrentIndex(self.task_combo.findData(task.name if task else None))
+        self.task_combo.blockSignals(False)
+        self._update_actions()
+
+    def set_task(self, name: str) -> None:
+        self.session.set_task(get_task(name), by_user=True)
+
+    def choose_model_folder(self) -> None:
+        if self.session.task is None:
+            raise LeafError("Choose a task first (in the toolbar): each task has its own model.")
+        folder = QFileDialog.getExistingDirectory(self, f"Model folder for {self.session.task.label}")
+        if folder:
+            self.prediction.set_model_dir(Path(folder))
+
+    # --- prediction ---------------------------------------------------------------------------------------
+    def predict_current(self) -> None:
+        doc = self.current
+        if doc is None or not doc.is_loaded:
+            return
+        if doc.has_unsaved_edits and not dialogs.ask_replace_corrections(self, doc.name):
+            return
+        self.prediction.predict([doc])
+
+    def predict_all(self) -> None:
+        """Predict every image not predicted yet (corrections are never overwritten)."""
+        todo = [d for d in self.session.documents if d.state is DocState.NOT_PREDICTED and not d.load_error]
+        self.prediction.predict(todo)
+
+    def compute_uncertainty(self) -> None:
+        doc = self.current
+        if doc is not None and doc.is_loaded:
+            self.prediction.predict([doc], kind="uncertainty")
+
+    def cancel_prediction(self) -> None:
+        self.prediction.cancel()
+
+    def _on_busy_changed(self, busy: bool) -> None:
+        self.progress_bar.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+        self._update_actions()
+
+    def _on_progress(self, done: int, total: int) -> None:
+        self.progress_bar.setRange(0, max(total, 1))
+        self.progress_bar.setValue(done)
+        self.progress_bar.setFormat(f"{done}/{total}")
+
+    def _on_uncertainty_ready(self, row: int) -> None:
+        if row == self.session.current_index:
+            self.actions["show_uncertainty"].setChecked(True)
+            self.canvas.set_uncertainty_visible(True)
+
+    # --- editing ------------------------------------------------------------------------------------------
+    def _edit(self, operation: Callable[..., object], *args: object) -> None:
+        doc = self.current
+        if doc is not None and doc.is_loaded and doc.apply(operation, *args) is not None:
+            self._on_edited()
+
+    def undo(self) -> None:
+        if self.current is not None and self.current.is_loaded and self.current.undo() is not None:
+            self._on_edited()
+
+    def redo(self) -> None:
+        if self.current is not None and self.current.is_loaded and self.current.redo() is not None:
+            self._on_edited()
+
+    def fill_holes(self) -> None:
+        self._edit(mask_ops.fill_holes)
+
+    def remove_small_islands(self) -> None:
+        size = dialogs.ask_island_size(self, self.island_size)
+        if size is not None:
+            self.island_size = size
+            self._edit(mask_ops.remove_small_islands, size)
+
+    def clear_mask(self) -> None:
+        self._edit(mask_ops.clear)
+
+    def _on_edited(self) -> None:
+        self._autosave_timer.start()
+        self._update_actions()
+
+    def use_brush(self) -> None:
+        self._set_tool(Tool.BRUSH, "tool_brush")
+
+    def use_eraser(self) -> None:
+        self._set_tool(Tool.ERASER, "tool_eraser")
+
+    def use_lasso_fill(self) -> None:
+        self._set_tool(Tool.LASSO_FILL, "tool_lasso_fill")
+
+    def use_lasso_erase(self) -> None:
+        self._set_tool(Tool.LASSO_ERASE, "tool_lasso_erase")
+
+    def use_pan(self) -> None:
+        self._set_tool(Tool.PAN, "tool_pan")
+
+    def _set_tool(self, tool: Tool, action: str) -> None:
+        self.canvas.set_tool(tool)
+        self.actions[action].setChecked(True)
+        self._update_status()
+
+    def grow_brush(self) -> None:
+        self.canvas.grow_brush()
+        self.settings.set_value("brush_radius", self.canvas.brush_radius)
+
+    def shrink_brush(self) -> None:
+        self.canvas.shrink_brush()
+        self.settings.set_value("brush_radius", self.canvas.brush_radius)
+
+    # --- view ---------------------------------------------------------------------------------------------------
+    def zoom_fit(self) -> None:
+        self.canvas.fit_to_window()
+
+    def zoom_actual(self) -> None:
+        self.canvas.zoom_actual()
+
+    def zoom_in(self) -> None:
+        self.canvas.zoom_by(1.25)
+
+    def zoom_out(self) -> None:
+        self.canvas.zoom_by(0.8)
+
+    def toggle_overlay(self) -> None:
+        visible = self.actions["toggle_overlay"].isChecked()
+        outline = self.actions["outline"].isChecked()
+        self.canvas.set_overlay_mode(OverlayMode.HIDDEN if not visible else OverlayMode.OUTLINE if outline else OverlayMode.FILL)
+
+    def toggle_outline(self) -> None:
+        self.actions["toggle_overlay"].setChecked(True)
+        self.toggle_overlay()
+
+    def toggle_uncertainty(self) -> None:
+        self.canvas.set_uncertainty_visible(self.actions["show_uncertainty"].isChecked())
+
+    def apply_window_preset(self, name: str) -> None:
+        doc = self.current
+        if doc is None or not doc.is_grey:
+            raise LeafError("Window/level applies to grey images (X-ray, DICOM); this image is in colour.")
+        self.canvas.set_window(*window_for_preset(name, doc.image))
+
+    # --- export ----------------------------------------------------------------------------------------------------
+    def export_current(self) -> None:
+        doc = self.current
+        if doc is None or doc.mask is None:
+            return
+        start = str(doc.path.with_name(default_export_name(doc)))
+        path, _ = QFileDialog.getSaveFileName(
+            self, f"Export the mask of {doc.name}", start, "PNG mask (*.png);;DICOM Segmentation (*.dcm)"
+        )
+        if path:
+            written = export_mask(doc, path, self.session.task)
+            self.statusBar().showMessage(f"Exported {written}", 5000)
+            self._after_save()
+
+    def export_all(self) -> bool:
+        """Export every predicted or corrected mask into a folder; True when written."""
+        docs = exportable(self.session.documents)
+        if not docs:
+            raise LeafError("No masks to export yet: predict or draw a mask first.")
+        folder = QFileDialog.getExistingDirectory(self, "Export all masks into…", self.settings.value("last_folder", ""))
+        if not folder:
+            return False
+        written = export_all(docs, folder, self.session.task)
+        self.statusBar().showMessage(f"Exported {len(written)} file(s) to {folder}", 5000)
+        self._after_save()
+        return True
+
+    def _after_save(self) -> None:
+        self.autosave_now()
+        self._update_actions()
+
+    # --- autosave and closing -----------------------------------------------------------------------------------------
+    def autosave_now(self) -> None:
+        try:
+            self.autosave.save(self.session)
+        except OSError as error:  # a full disk must not interrupt the user's work
+            log.warning("autosave failed: %s", error)
+
+    def offer_recovery(self) -> bool:
+        """If the last run ended with unsaved masks, offer to put them back; True if recovered."""
+        recovered = self.autosave.load()
+        if recovered is None or not recovered.masks:
+            self.autosave.clear()
+            return False
+        if not dialogs.ask_recover(self, len(recovered.masks)):
+            self.autosave.clear()
+            return False
+        existing = [p for p in recovered.files if p.exists()]
+        self.open_paths(existing)
+        if recovered.task_name in TASKS:
+            self.session.set_task(TASKS[recovered.task_name], by_user=True)
+        for path, entry in recovered.masks.items():
+            index = self.session.find(path)
+            if index is None:
+                continue
+            doc = self.session.documents[index]
+            try:
+                self.session.load(doc)
+                doc.restore_mask(entry.mask, entry.state, entry.model)
+            except (LeafError, ValueError) as error:
+                dialogs.show_error(self, f"cannot recover the mask of '{path.name}': {error}")
+        self.session.set_current(recovered.current)
+        self._show_current()
+        self.autosave_now()
+        return True
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        unsaved = self.session.unsaved_documents
+        if unsaved:
+            answer = dialogs.ask_quit_with_unsaved(self, len(unsaved))
+            if answer == QMessageBox.StandardButton.Cancel:
+                event.ignore()
+                return
+            if answer == QMessageBox.StandardButton.Save:
+                try:
+                    if not self.export_all():
+                        event.ignore()
+                        return
+                except LeafError as error:
+                    dialogs.show_error(self, str(error))
+                    event.ignore()
+                    return
+        self.prediction.shutdown()
+        self._autosave_timer.stop()
+        self._autosave_interval.stop()
+        self.autosave.clear()  # a clean exit: nothing to recover
+        self.settings.qsettings.sync()
+        event.accept()
+
+    # --- status -----------------------------------------------------------------------------------------------------------
+    def _update_actions(self) -> None:
+        doc = self.current
+        loaded = doc is not None and doc.is_loaded
+        for name in NEEDS_IMAGE:
+            self.actions[name].setEnabled(loaded)
+        if loaded:
+            self.actions["undo"].setEnabled(doc.history.can_undo)
+            self.actions["redo"].setEnabled(doc.history.can_redo)
+        can_predict = self.prediction.availability() is None and not self.prediction.busy
+        for name in PREDICT_ACTIONS:
+            self.actions[name].setEnabled(can_predict and bool(self.session.documents))
+        self.actions["cancel"].setEnabled(self.prediction.busy)
+        self.actions["export_all"].setEnabled(bool(self.session.documents))
+        self._update_status()
+
+    def _update_status(self) -> None:
+        self.model_label.setText(self.status_text())
+        tool = self.canvas.tool.value
+        size = f", brush {self.canvas.brush_radius} px" if self.canvas.tool in (Tool.BRUSH, Tool.ERASER) else ""
+        window = ""
+        doc = self.current
+        if doc is not None and doc.is_grey and doc.window is not None:
+            window = f" · W {doc.window[1]:.0f} L {doc.window[0]:.0f}"
+        self.tool_label.setText(f"{tool}{size} · zoom {self.canvas.zoom * 100:.0f}%{window}")
+
+    def status_text(self) -> str:
+        """What the status bar says about models: who made the mask on screen, or why none can."""
+        doc = self.current
+        problem = self.prediction.availability()
+        if doc is not None and doc.load_error:
+            return doc.load_error
+        if doc is not None and doc.prediction_model is not None:
+            text = f"Mask by {doc.prediction_model}"
+            if doc.state is DocState.CORRECTED:
+                text += " (corrected by hand, not saved)"
+            elif doc.state is DocState.SAVED:
+                text += " (saved)"
+            return text
+        if problem:
+            return problem
+        if doc is not None and doc.state is DocState.CORRECTED:
+            return "Mask drawn by hand (not saved)"
+        return f"Model ready: {self.prediction.model_dir().name} — press P to predict"  # type: ignore[union-attr]

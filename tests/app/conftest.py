@@ -1,0 +1,79 @@
+"""Fixtures for the app tests: offscreen Qt, isolated settings and data folder, test images."""
+
+from __future__ import annotations
+
+import os
+
+# Before anything imports Qt or huggingface.
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import threading  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from app_helpers import write_rgb  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def leaf_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Settings, log and autosave of each test go to its own folder."""
+    folder = tmp_path / "leaf-data"
+    monkeypatch.setenv("LEAF_DATA_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def no_threads_left_behind():
+    """Fail a test that leaves a thread running."""
+    before = {t.ident for t in threading.enumerate()}
+    yield
+    from PySide6.QtCore import QThreadPool
+
+    QThreadPool.globalInstance().waitForDone(5000)
+    left = [t for t in threading.enumerate() if t.ident not in before and t.is_alive() and not t.daemon]
+    assert not left, f"threads left running: {left}"
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> Path:
+    """A colonoscopy-looking folder with three small RGB images."""
+    folder = tmp_path / "kvasir-test"
+    for i in range(3):
+        write_rgb(folder / f"img{i}.png", seed=i)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny random LEAF model folder (its masks are deterministic, usually empty)."""
+    from leaf_core.testing import save_tiny_model
+
+    return save_tiny_model(tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture
+def make_window(qtbot, monkeypatch):
+    """Build a shown MainWindow; at the end it closes without questions."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from leaf_app.ui.main_window import MainWindow
+
+    windows = []
+
+    def make(**kwargs):
+        window = MainWindow(**kwargs)
+        qtbot.addWidget(window)
+        window.show()
+        qtbot.waitExposed(window)
+        window.activateWindow()
+        qtbot.waitUntil(window.isActiveWindow, timeout=3000)  # shortcuts need an active window
+        window.canvas.setFocus()
+        windows.append(window)
+        return window
+
+    yield make
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Discard)
+    for window in windows:
+        window.close()
