@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from PySide6.QtWidgets import QApplication
 
+    from leaf_app.ui import project_actions
     from leaf_app.ui.main_window import MainWindow
     from leaf_app.ui.settings import APPLICATION, ORGANIZATION
 
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     window = MainWindow(model_override=args.model)
+    window.add_feature(project_actions.install)
     if args.task:
         window.set_task(args.task)
     if args.screenshot is not None:

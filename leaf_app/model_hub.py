@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from leaf_app.document.image_document import ModelStamp
+from leaf_core.project.versions import project_version_of
 
 
 @dataclass
@@ -39,7 +40,7 @@ class ModelHub:
                 from leaf_core.model import LeafModel
 
                 model = LeafModel.from_pretrained(key)
-                stamp = ModelStamp(str(model.card.name), str(model.card.version))
+                stamp = ModelStamp(str(model.card.name), str(model.card.version), project_version_of(key))
                 self._models[key] = LoadedModel(key, Predictor(model, device=self.device), stamp)
             return self._models[key]
 

@@ -140,6 +140,9 @@ def test_spec_bundles_existing_resources_and_every_engine_module(spec_build):
         assert {"leaf_core", "leaf_app", "leaf_app.main", "leaf_core.cli.main"} <= set(hidden)
         # compiled skimage code imports this; found only at run time (the frozen app failed without it)
         assert "skimage._shared.geometry" in hidden
+        # diffusers checks its dependencies' metadata at import; contrib has no hook for it
+        assert [Path(h) for h in analysis["hookspath"]] == [PACKAGING / "hooks"]
+        assert (PACKAGING / "hooks" / "hook-diffusers.py").is_file()
         for module in (m for m in hidden if m.startswith("leaf_")):
             relative = Path(*module.split("."))
             assert (REPO_ROOT / relative).with_suffix(".py").is_file() or (REPO_ROOT / relative / "__init__.py").is_file()

@@ -70,7 +70,7 @@ class AutosaveStore:
             masks[str(index)] = {
                 "file": file_name,
                 "state": doc.state.name,
-                "model": [stamp.name, stamp.version] if stamp else None,
+                "model": [stamp.name, stamp.version, stamp.project_version] if stamp else None,
             }
         manifest = {
             "version": 1,

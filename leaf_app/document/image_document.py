@@ -27,13 +27,18 @@ class DocState(enum.Enum):
 
 @dataclass(frozen=True)
 class ModelStamp:
-    """Which model made a prediction."""
+    """Which model made a prediction.
+
+    ``version`` is the model card's; ``project_version`` ("v2") is set when the model folder is a
+    version of a project, whose fine-tunes keep the card's version, so it names the model better.
+    """
 
     name: str
     version: str
+    project_version: str | None = None
 
     def __str__(self) -> str:
-        return f"{self.name} {self.version}"
+        return f"{self.name} {self.project_version or self.version}"
 
 
 @dataclass

@@ -29,7 +29,7 @@ class FileList(QListWidget):
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
-        self.setMinimumWidth(220)
+        self.setMinimumWidth(300)
         session.documents_added.connect(self._on_added)
         session.current_changed.connect(self._on_current_changed)
         self.currentRowChanged.connect(self._on_row_changed)

@@ -61,6 +61,7 @@ class MainWindow(QMainWindow):
         self.prediction = PredictionController(self.session, self.settings, model_override, self)
         self.autosave = AutosaveStore(user_data_dir() / "autosave")
         self.island_size = 100
+        self._closed = False
 
         self.canvas = Canvas(self)
         self.file_list = FileList(self.session, self)
@@ -68,7 +69,7 @@ class MainWindow(QMainWindow):
         splitter.addWidget(self.file_list)
         splitter.addWidget(self.canvas)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([240, 1000])
+        splitter.setSizes([320, 960])
         self.setCentralWidget(splitter)
 
         self.actions = build_actions(self)
@@ -412,6 +413,9 @@ class MainWindow(QMainWindow):
         return True
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if self._closed:  # closing again (e.g. by the test harness) asks nothing
+            event.accept()
+            return
         unsaved = self.session.unsaved_documents
         if unsaved:
             answer = dialogs.ask_quit_with_unsaved(self, len(unsaved))
@@ -432,6 +436,7 @@ class MainWindow(QMainWindow):
         self._autosave_interval.stop()
         self.autosave.clear()  # a clean exit: nothing to recover
         self.settings.qsettings.sync()
+        self._closed = True
         event.accept()
 
     # --- status -----------------------------------------------------------------------------------------------------------

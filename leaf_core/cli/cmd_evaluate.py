@@ -12,7 +12,7 @@ from leaf_core.evaluation import evaluate_images, load_labelled_images
 from leaf_core.inference import default_device
 from leaf_core.io.atomic import atomic_write_text
 from leaf_core.io.dataset_folder import SPLIT_NAMES, DatasetFolder
-from leaf_core.model import LeafModel
+from leaf_core.model import LeafModel, ModelCard
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,6 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--steps", type=int, default=1, help="1 = the single LEAF step; N > 1 = N-step DDIM")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    parser.add_argument("--record", action="store_true",
+                        help="record <split>_dice and <split>_iou in the model card (the weights are untouched)")
     add_device_argument(parser)
     parser.set_defaults(func=run)
 
@@ -40,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
           f"  (std of Dice over {len(args.seeds)} seeds: {result.dice_std_over_seeds:.4f})")
     if skipped:
         print(f"skipped {len(skipped)} pair(s); see the log")
+    if args.record:
+        card = ModelCard.load(args.model)
+        card.metrics.update({f"{args.split}_dice": result.dice, f"{args.split}_iou": result.iou})
+        card.save(args.model)
     if args.json is not None:
         atomic_write_text(args.json, json.dumps(report, indent=1) + "\n")
     return 0

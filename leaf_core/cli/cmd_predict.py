@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             image = read_image(path)
         except InputFileError as error:
-            print(f"skipped: {error}", file=sys.stderr)
+            tqdm.write(f"skipped: {error}", file=sys.stderr)
             failed += 1
             continue
         predictor.set_image(image.rgb)

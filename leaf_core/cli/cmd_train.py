@@ -34,6 +34,4 @@ def run(args: argparse.Namespace) -> int:
         prediction_type=args.prediction_type, beta_schedule=args.beta_schedule, beta_start=args.beta_start,
         beta_end=args.beta_end, sources=ModelSources(args.autoencoder, args.image_encoder, args.unet),
     )
-    if config.teacher is None and config.align_weight > 0:
-        config.teacher = PRESETS[args.preset].teacher
     return run_training(config)

@@ -15,15 +15,16 @@ def add_training_arguments(parser: argparse.ArgumentParser, steps_default: int) 
     parser.add_argument("--data", type=Path, required=True, help="dataset folder: images/, masks/, splits.json")
     parser.add_argument("--steps", type=int, default=steps_default, help="optimizer steps")
     parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
-    parser.add_argument("--lr", type=float, default=DEFAULTS.lr, help="learning rate (paper: 4e-5)")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="learning rate (default: the preset's; paper 4e-5, cpu 1e-3)")
     parser.add_argument("--weight-decay", type=float, default=DEFAULTS.weight_decay)
     parser.add_argument("--warmup-steps", type=int, default=DEFAULTS.warmup_steps)
     parser.add_argument("--grad-clip", type=float, default=DEFAULTS.grad_clip)
     parser.add_argument("--grad-accum", type=int, default=DEFAULTS.grad_accum, help="gradient accumulation steps")
     parser.add_argument("--no-ema", dest="ema", action="store_false", help="save raw weights instead of the U-Net's EMA")
     parser.add_argument("--ema-decay", type=float, default=DEFAULTS.ema_decay)
-    parser.add_argument("--align-weight", type=float, default=DEFAULTS.align_weight,
-                        help="lambda of the feature-alignment loss (0 = off)")
+    parser.add_argument("--align-weight", type=float, default=None,
+                        help="lambda of the feature-alignment loss, 0 = off (default: paper 1.0, cpu 0)")
     parser.add_argument("--teacher", default=None, help="vision encoder for alignment: hub id or local folder "
                         "(default: the preset's DINOv2)")
     parser.add_argument("--align-block", type=int, default=DEFAULTS.align_block, help="U-Net down block to align")

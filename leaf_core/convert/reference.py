@@ -113,14 +113,17 @@ def leaf_config_from_scheduler(scheduler: dict[str, Any], resolution: int, heads
     """Our LeafConfig from a diffusers DDIMScheduler config; its beta_schedule names diffusers' schedules."""
     if scheduler.get("trained_betas") is not None:
         raise ConversionError("a scheduler with trained_betas is not supported")
-    schedule = NoiseScheduleConfig(
-        num_train_timesteps=int(scheduler.get("num_train_timesteps", 1000)),
-        beta_schedule=str(scheduler.get("beta_schedule", "linear")),
-        beta_start=float(scheduler.get("beta_start", 0.0001)),
-        beta_end=float(scheduler.get("beta_end", 0.02)),
-    )
-    return LeafConfig(resolution=resolution, prediction_type=str(scheduler.get("prediction_type", "epsilon")),
-                      schedule=schedule, unet_attention_heads=heads)
+    try:
+        schedule = NoiseScheduleConfig(
+            num_train_timesteps=int(scheduler.get("num_train_timesteps", 1000)),
+            beta_schedule=str(scheduler.get("beta_schedule", "linear")),
+            beta_start=float(scheduler.get("beta_start", 0.0001)),
+            beta_end=float(scheduler.get("beta_end", 0.02)),
+        )
+        return LeafConfig(resolution=resolution, prediction_type=str(scheduler.get("prediction_type", "epsilon")),
+                          schedule=schedule, unet_attention_heads=heads)
+    except ValueError as error:
+        raise ConversionError(str(error)) from error
 
 
 def preset_name_of(spec: UNetSpec) -> str:
@@ -137,6 +140,8 @@ def _converted(folder: Path, build, *args):
         return build(*args)
     except ConversionError as error:
         raise ModelLoadError(folder, f"does not convert exactly: {error}") from error
+    except KeyError as error:
+        raise ModelLoadError(folder, f"its config lacks {error}") from error
 
 
 def import_reference(source: str | Path, out_dir: str | Path, name: str | None = None,

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from leaf_core.inference.precision import as_channels_last, autocast, resolve_precision, use_channels_last
 from leaf_core.inference.sampling import initial_noise, noise_seed, sample_mask_latents
 from leaf_core.model.leaf_model import LeafModel
 
@@ -51,19 +52,26 @@ def probability_to_size(probability: torch.Tensor, height: int, width: int) -> n
 
 
 class Predictor:
-    """Runs a LeafModel on one image at a time (the image latent is computed once per image)."""
+    """Runs a LeafModel on one image at a time (the image latent is computed once per image).
 
-    def __init__(self, model: LeafModel, device: str | torch.device | None = None) -> None:
+    precision: "fp32" (default, exact), "bf16" (autocast, about 2x faster where the hardware has
+    native bf16) or "auto" (bf16 where native). The model's weights are put in channels-last
+    layout (faster convolutions; values unchanged).
+    """
+
+    def __init__(self, model: LeafModel, device: str | torch.device | None = None, precision: str = "fp32") -> None:
         self.device = torch.device(device) if device is not None else default_device()
-        self.model = model.to(self.device).eval()
+        self.precision = resolve_precision(precision, self.device)
+        self.model = use_channels_last(model.to(self.device).eval())
         self._image_latent: torch.Tensor | None = None
         self._size: tuple[int, int] | None = None
 
     @torch.inference_mode()
     def set_image(self, rgb: np.ndarray) -> None:
         """rgb: HxWx3 uint8 RGB, any size. Encodes it once for all later predictions."""
-        batch = image_to_model_input(rgb, self.model.config.resolution)[None].to(self.device)
-        self._image_latent = self.model.image_encoder(batch)
+        batch = as_channels_last(image_to_model_input(rgb, self.model.config.resolution)[None].to(self.device))
+        with autocast(self.precision, self.device):
+            self._image_latent = self.model.image_encoder(batch).float()
         self._size = (rgb.shape[0], rgb.shape[1])
 
     def _require_image(self) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -76,8 +84,9 @@ class Predictor:
         """(K, R, R) probabilities at the model's resolution, one per seed, in one batch."""
         image_latent, _ = self._require_image()
         noise = initial_noise(self.model, seeds, self.device, image_latent.dtype)
-        latents = sample_mask_latents(self.model, image_latent.expand(len(seeds), -1, -1, -1), noise, steps)
-        return self.model.decode_probability(latents)
+        with autocast(self.precision, self.device):
+            latents = sample_mask_latents(self.model, image_latent.expand(len(seeds), -1, -1, -1), noise, steps)
+            return self.model.decode_probability(latents).float()
 
     def predict(self, seed: int = 0, steps: int = 1) -> Prediction:
         """The mask of the current image for one noise seed."""

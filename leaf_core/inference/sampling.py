@@ -30,9 +30,10 @@ def denoise_single_step(model: LeafModel, image_latents: torch.Tensor, noise: to
     """The LEAF inference: one U-Net call at t = T - 1, straight to the clean mask latent."""
     last = model.scheduler.config.num_train_timesteps - 1
     timesteps = torch.full((noise.shape[0],), last, device=noise.device, dtype=torch.long)
-    output = model.unet(torch.cat([image_latents, noise], dim=1), timesteps).sample
+    # The conversion to z_hat runs in float32 even under bf16 autocast: eps-prediction divides by a_T.
+    output = model.unet(torch.cat([image_latents, noise], dim=1), timesteps).sample.float()
     a_t, s_t = signal_and_noise_scales(model.scheduler, timesteps)
-    return clean_latent_from_output(model.config.prediction_type, output, noise, a_t.to(output.dtype), s_t.to(output.dtype))
+    return clean_latent_from_output(model.config.prediction_type, output, noise.float(), a_t, s_t)
 
 
 def denoise_ddim(model: LeafModel, image_latents: torch.Tensor, noise: torch.Tensor, steps: int) -> torch.Tensor:
@@ -42,8 +43,8 @@ def denoise_ddim(model: LeafModel, image_latents: torch.Tensor, noise: torch.Ten
     latents = noise
     clean = noise
     for t in scheduler.timesteps:
-        output = model.unet(torch.cat([image_latents, latents], dim=1), t).sample
-        step = scheduler.step(output, t, latents)
+        output = model.unet(torch.cat([image_latents, latents], dim=1), t).sample.float()
+        step = scheduler.step(output, t, latents.float())
         latents, clean = step.prev_sample, step.pred_original_sample
     return clean
 

@@ -32,6 +32,8 @@ class FinetuneSettings:
     batch_size: int = 2
     seed: int = 0
     val_fraction: float = 0.2
+    resolution: int | None = None
+    """Input size of a new model (None: the preset's); a fine-tune keeps its start model's."""
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,8 @@ def build_command(
         command += ["train", "--preset", NEW_MODEL_PRESET]
         if taesd_dir is not None:
             command += ["--autoencoder", str(taesd_dir)]
+        if settings.resolution is not None:
+            command += ["--resolution", str(settings.resolution)]
     command += [
         "--data", str(dataset_dir),
         "--out", str(out_dir),

@@ -185,6 +185,14 @@ class ModelVersions:
         )
 
 
+def project_version_of(model_dir: str | Path) -> str | None:
+    """"v2" when ``model_dir`` is a version of a project (models/v2 with its version.json), else None."""
+    folder = Path(model_dir)
+    if _VERSION_NAME.match(folder.name) and folder.parent.name == "models" and (folder / VERSION_INFO_NAME).is_file():
+        return folder.name
+    return None
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from diffusers import AutoencoderKL
+from diffusers import AutoencoderKL, AutoencoderTiny
 from diffusers.optimization import get_scheduler
 
 from leaf_core.errors import LeafError
@@ -88,7 +88,7 @@ def train_autoencoder(config: AutoencoderTrainConfig, autoencoder: Autoencoder |
 
     card = AutoencoderCard(
         name=config.name or AutoencoderCard.name, architecture=type(autoencoder).__name__,
-        latent_channels=int(autoencoder.config.latent_channels), downsample=config.downsample,
+        latent_channels=int(autoencoder.config.latent_channels), downsample=downsample_factor(autoencoder),
         resolution=config.resolution, training_data=str(dataset.root), train_images=len(pairs),
         settings=config.as_json(),
     )
@@ -124,6 +124,12 @@ def train_autoencoder(config: AutoencoderTrainConfig, autoencoder: Autoencoder |
     reporter.emit("done", model_dir=str(config.out), best_val_dice=best_val_dice, steps=config.steps, stage=STAGE)
     reporter.close()
     return AutoencoderTrainResult(config.out, best_val_dice, config.steps)
+
+
+def downsample_factor(autoencoder: Autoencoder) -> int:
+    """Image pixels per latent pixel along one side (as LeafModel.downsample_factor reads it)."""
+    config = autoencoder.config
+    return 2 ** (len(config.get("encoder_block_out_channels") or config["block_out_channels"]) - 1)
 
 
 def _load_val(dataset: DatasetFolder, resolution: int, show_progress: bool) -> TrainingPairs | None:
@@ -217,7 +223,7 @@ def mask_latent_scaling_factor(autoencoder: Autoencoder, masks: np.ndarray) -> f
 
 def set_scaling_factor(autoencoder: Autoencoder, scaling_factor: float) -> None:
     autoencoder.register_to_config(scaling_factor=scaling_factor)
-    if hasattr(autoencoder, "scaling_factor"):  # AutoencoderTiny keeps a copy as an attribute
+    if isinstance(autoencoder, AutoencoderTiny):  # it keeps a copy as an attribute too
         autoencoder.scaling_factor = scaling_factor
 
 

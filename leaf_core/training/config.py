@@ -29,14 +29,14 @@ class TrainConfig:
     beta_end: float = 0.0155
     steps: int = 1500
     batch_size: int = 4
-    lr: float = 4e-5
+    lr: float | None = None  # None: the preset's (paper 4e-5)
     weight_decay: float = 0.01
     warmup_steps: int = 100
     grad_clip: float = 1.0
     grad_accum: int = 1
     ema: bool = True
     ema_decay: float = 0.9999
-    align_weight: float = 0.0
+    align_weight: float | None = None  # None: the preset's for a new model, 0 for a fine-tune
     teacher: str | None = None
     align_block: int = 0
     seed: int = 0

@@ -50,18 +50,18 @@ def is_autoencoder_folder(folder: str | Path) -> bool:
     return (folder / "config.json").exists() or (folder / "vae" / "config.json").exists()
 
 
-def find_pretrained_autoencoder(taesd_dir: str | Path | None, hub_id: str = PRESET_AUTOENCODER) -> str | None:
+def find_pretrained_autoencoder(taesd_dir: str | Path | None, hub_id: str | None = None) -> str | None:
     """A pretrained autoencoder to start a new model from: the local TAESD folder, else the
     preset's hub id when the hub cache already holds it, else None (stage one is needed)."""
     if taesd_dir is not None and is_autoencoder_folder(taesd_dir):
         return str(taesd_dir)
+    hub_id = hub_id or PRESET_AUTOENCODER
     try:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:
         return None
-    for subfolder in (None, "vae"):
-        config = try_to_load_from_cache(hub_id, "config.json", subfolder=subfolder)
-        if isinstance(config, str):
+    for filename in ("config.json", "vae/config.json"):
+        if isinstance(try_to_load_from_cache(hub_id, filename), str):
             return hub_id
     return None
 

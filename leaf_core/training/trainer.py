@@ -7,6 +7,7 @@ so `resume` continues exactly. Validation runs on `val` only and keeps the best-
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import shutil
@@ -27,6 +28,7 @@ from leaf_core.model.alignment import FeatureTap, Projector, alignment_loss, blo
 from leaf_core.model.autoencoder import encode_latent, masks_to_autoencoder_input
 from leaf_core.model.builder import build_model
 from leaf_core.model.leaf_model import LeafModel
+from leaf_core.model.presets import PRESETS
 from leaf_core.model.parameterization import (
     NoiseScheduleConfig, add_noise, signal_and_noise_scales, training_target,
 )
@@ -80,6 +82,18 @@ def prepare_model(config: TrainConfig) -> LeafModel:
     return build_model(config.preset, config.sources, config.resolution, config.prediction_type, schedule)
 
 
+def resolve_defaults(config: TrainConfig, model: LeafModel) -> TrainConfig:
+    """Fill the settings left to the preset: learning rate, alignment weight and teacher."""
+    preset = PRESETS.get(model.card.preset)
+    fine_tuning = config.init_model is not None
+    lr = config.lr if config.lr is not None else (preset.learning_rate if preset else 4e-5)
+    align_weight = config.align_weight
+    if align_weight is None:
+        align_weight = preset.align_weight if preset and not fine_tuning else 0.0
+    teacher = config.teacher or (preset.teacher if preset else None)
+    return dataclasses.replace(config, lr=lr, align_weight=align_weight, teacher=teacher)
+
+
 def train(config: TrainConfig, model: LeafModel | None = None) -> TrainResult:
     """Train (or fine-tune) a model; the best model by val Dice ends up in ``config.model_dir``."""
     accelerator = Accelerator(
@@ -90,6 +104,7 @@ def train(config: TrainConfig, model: LeafModel | None = None) -> TrainResult:
     set_seed(config.seed)
     dataset = DatasetFolder(config.data)
     model = model or prepare_model(config)
+    config = resolve_defaults(config, model)
     pairs = TrainingPairs.load(dataset, "train", model.config.resolution, show_progress=accelerator.is_main_process)
     val_images, _ = load_labelled_images(dataset, "val")
     if not val_images:
@@ -145,8 +160,12 @@ def train(config: TrainConfig, model: LeafModel | None = None) -> TrainResult:
     describe_card(model, config, alignment, dataset, len(pairs))
 
     if config.init_model is not None and val_images and start_step == 0:
-        # The starting model on the same val set: what a fine-tune is compared against.
-        reporter.emit("val", step=0, val_dice=validate(model, val_images, None))
+        # The starting model is candidate zero: a fine-tune that does not beat it on val returns it
+        # unchanged, so fine-tuning never lowers val Dice (the app compares versions on this number).
+        best_val_dice = validate(model, val_images, None)
+        reporter.emit("val", step=0, val_dice=best_val_dice)
+        if accelerator.is_main_process:
+            save_model(model, config, None, 0, {"val_dice": best_val_dice})
     global_batch = config.batch_size * accelerator.num_processes
     mask_cache = MaskLatentCache()
     try:

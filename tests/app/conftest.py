@@ -63,8 +63,7 @@ def make_window(qtbot, monkeypatch):
     windows = []
 
     def make(**kwargs):
-        window = MainWindow(**kwargs)
-        qtbot.addWidget(window)
+        window = MainWindow(**kwargs)  # not qtbot.addWidget: it would close before our patch below
         window.show()
         qtbot.waitExposed(window)
         window.activateWindow()
@@ -77,3 +76,4 @@ def make_window(qtbot, monkeypatch):
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Discard)
     for window in windows:
         window.close()
+        window.deleteLater()

@@ -16,6 +16,8 @@ from reference_fakes import scaled_config, scaled_states
 
 from leaf_core.convert.ldm_autoencoder import LATENT_SCALE, autoencoder_from_ldm, diffusers_config_from_ldm, image_encoder_from_ldm
 from leaf_core.convert.ldm_unet import spec_from_openaimodel_config, unet_from_openaimodel
+from leaf_core.inference.sampling import sample_mask_latents
+from leaf_core.model import LeafConfig, LeafModel
 
 GROUPS = 32
 
@@ -107,8 +109,11 @@ def ldm_unet(x, t, sd, config):
 # --- kl-f8 (eps 1e-6 Normalize) -----------------------------------------------------------------
 
 def ae_resnet(x, p):
-    h = F.conv2d(F.silu(F.group_norm(x, GROUPS, p["norm1.weight"], p["norm1.bias"], eps=1e-6)), p["conv1.weight"], p["conv1.bias"], padding=1)
-    h = F.conv2d(F.silu(F.group_norm(h, GROUPS, p["norm2.weight"], p["norm2.bias"], eps=1e-6)), p["conv2.weight"], p["conv2.bias"], padding=1)
+    """ResnetBlock without a time embedding (temb_channels=0); dropout is off in eval."""
+    h = F.silu(F.group_norm(x, GROUPS, p["norm1.weight"], p["norm1.bias"], eps=1e-6))
+    h = F.conv2d(h, p["conv1.weight"], p["conv1.bias"], padding=1)
+    h = F.silu(F.group_norm(h, GROUPS, p["norm2.weight"], p["norm2.bias"], eps=1e-6))
+    h = F.conv2d(h, p["conv2.weight"], p["conv2.bias"], padding=1)
     skip = F.conv2d(x, p["nin_shortcut.weight"], p["nin_shortcut.bias"]) if "nin_shortcut.weight" in p else x
     return skip + h
 
@@ -139,6 +144,23 @@ def ae_encoder_latent(x, sd, levels, n):
     h = F.conv2d(h, sd["encoder.conv_out.weight"], sd["encoder.conv_out.bias"], padding=1)
     moments = F.conv2d(h, sd["quant_conv.weight"], sd["quant_conv.bias"])
     return moments.chunk(2, dim=1)[0] * LATENT_SCALE
+
+
+def ae_decode(latents, sd, levels, n):
+    """post_quant_conv -> Decoder (up levels in reverse, nearest x2 + conv) of latents / 0.18215."""
+    h = F.conv2d(latents / LATENT_SCALE, sd["post_quant_conv.weight"], sd["post_quant_conv.bias"])
+    h = F.conv2d(h, sd["decoder.conv_in.weight"], sd["decoder.conv_in.bias"], padding=1)
+    h = ae_resnet(h, part(sd, "decoder.mid.block_1"))
+    h = ae_attention(h, part(sd, "decoder.mid.attn_1"))
+    h = ae_resnet(h, part(sd, "decoder.mid.block_2"))
+    for level in reversed(range(levels)):
+        for j in range(n + 1):
+            h = ae_resnet(h, part(sd, f"decoder.up.{level}.block.{j}"))
+        if level != 0:
+            h = F.conv2d(F.interpolate(h, scale_factor=2.0, mode="nearest"), sd[f"decoder.up.{level}.upsample.conv.weight"],
+                         sd[f"decoder.up.{level}.upsample.conv.bias"], padding=1)
+    h = F.silu(F.group_norm(h, GROUPS, sd["decoder.norm_out.weight"], sd["decoder.norm_out.bias"], eps=1e-6))
+    return F.conv2d(h, sd["decoder.conv_out.weight"], sd["decoder.conv_out.bias"], padding=1)
 
 
 # --- tests --------------------------------------------------------------------------------------
@@ -221,3 +243,20 @@ def test_image_encoder_matches_the_latent_encoder(converted):
     states, _, _, _, encoder = converted
     images = torch.rand(1, 3, 32, 32) * 2 - 1
     close(encoder(images), ae_encoder_latent(images, states["latent_encoder"], levels=4, n=2))
+
+
+@torch.no_grad()
+def test_single_step_prediction_matches_the_reference_pipeline(converted):
+    """Image -> latent_encoder -> U-Net at t = 999 on concat(image latent, noise) -> vae decoder -> probability."""
+    states, config, unet, vae, encoder = converted
+    leaf_config = LeafConfig(resolution=128, prediction_type="sample", unet_attention_heads=8)
+    model = LeafModel(vae, encoder, unet, leaf_config).eval()
+    images = torch.rand(1, 3, 128, 128) * 2 - 1
+    noise = torch.randn(1, 4, 16, 16)
+    ours = model.decode_probability(sample_mask_latents(model, model.image_encoder(images), noise))
+
+    image_latent = ae_encoder_latent(images, states["latent_encoder"], levels=4, n=2)
+    mask_latent = ldm_unet(torch.cat([image_latent, noise], dim=1), torch.tensor([999]), states["unet"], config)
+    decoded = ae_decode(mask_latent, states["vae"], levels=4, n=2).clamp(-1, 1)
+    reference = ((decoded + 1) / 2).mean(dim=1)
+    close(ours, reference)

@@ -8,6 +8,7 @@ from reference_fakes import (AE_SCALE, UNET_SCALE, documented_config, documented
 from leaf_core.convert.ldm_autoencoder import (autoencoder_from_ldm, autoencoder_rules, diffusers_config_from_ldm,
                                                image_encoder_from_ldm)
 from leaf_core.convert.ldm_unet import spec_from_openaimodel_config, unet_from_openaimodel, unet_rules
+from leaf_core.convert.reference import leaf_config_from_scheduler
 from leaf_core.convert.tensor_rules import ConversionError, apply_rules, split_legacy_qkv
 from leaf_core.model.autoencoder import build_autoencoder
 from leaf_core.model.image_encoder import ImageEncoder
@@ -112,3 +113,13 @@ def test_scaled_shapes_keep_the_structure():
     shapes = scaled(documented_shapes("unet"), UNET_SCALE)
     assert shapes["input_blocks.0.0.weight"] == (32, 8, 3, 3) and shapes["out.2.weight"] == (4, 32, 3, 3)
     assert scaled(documented_shapes("vae"), AE_SCALE)["quant_conv.weight"] == (8, 8, 1, 1)
+
+
+def test_scheduler_config_maps_as_written():
+    scheduler = documented_config("scheduler")
+    config = leaf_config_from_scheduler(scheduler, resolution=256, heads=8)
+    assert (config.prediction_type, config.schedule.beta_schedule, config.schedule.num_train_timesteps) == \
+        ("sample", "linear", 1000)
+    assert (config.schedule.beta_start, config.schedule.beta_end) == (0.0015, 0.0155)
+    with pytest.raises(ConversionError, match="squaredcos_cap_v2"):
+        leaf_config_from_scheduler(dict(scheduler, beta_schedule="squaredcos_cap_v2"), 256, 8)
