@@ -186,7 +186,8 @@ def alignment_evidence(trained: dict, models: dict) -> dict:
     return evidence
 
 
-def run_dataset(args: argparse.Namespace, name: str, work: Path, teacher: str | None) -> tuple[dict, dict, dict]:
+def run_dataset(args: argparse.Namespace, name: str, work: Path, teacher: str | None,
+                on_result=None) -> tuple[dict, dict, dict]:
     from leaf_core.evaluation import load_labelled_images
     from leaf_core.io.dataset_folder import DatasetFolder
     from leaf_core.model.leaf_model import LeafModel
@@ -197,23 +198,27 @@ def run_dataset(args: argparse.Namespace, name: str, work: Path, teacher: str | 
     results: dict[str, dict] = {}
     trained: dict[str, dict] = {}
     models: dict[str, LeafModel] = {}
-    for setting in [s for s in args.settings if s in TRAINED_SETTINGS]:
-        print(f"[{name}] training {setting} ({args.steps} steps at {args.resolution} px)", flush=True)
-        trained[setting] = train_setting(args, data, work / name, setting, teacher)
-        models[setting] = LeafModel.from_pretrained(trained[setting]["model_dir"]).eval()
-        entry = evaluate(models[setting], test_images, args.seeds)
-        results[setting] = {**entry, "steps": trained[setting]["steps"], "cpu_minutes": trained[setting]["cpu_minutes"],
-                            "best_val_dice": trained[setting]["best_val_dice"]}
+    # The sampled settings need the sample model: train it first; results are saved after each setting.
+    order = sorted(args.settings, key=lambda s: s != "sample")  # stable: sample first, then as given
+    for setting in order:
+        if setting in TRAINED_SETTINGS:
+            print(f"[{name}] training {setting} ({args.steps} steps at {args.resolution} px)", flush=True)
+            trained[setting] = train_setting(args, data, work / name, setting, teacher)
+            models[setting] = LeafModel.from_pretrained(trained[setting]["model_dir"]).eval()
+            entry = evaluate(models[setting], test_images, args.seeds)
+            entry["best_val_dice"] = trained[setting]["best_val_dice"]
+        elif setting == "ddim50":
+            entry = evaluate(models["sample"], test_images, args.ddim_seeds, steps=args.ddim_steps)
+            entry["sampler"] = f"DDIM {args.ddim_steps} steps, the sample model"
+        else:
+            entry = evaluate_ensemble(models["sample"], test_images, args.ensemble, args.ensemble_repeats)
+            entry["sampler"] = f"mean of {args.ensemble} single-step seeds, the sample model"
+        source = trained[setting if setting in TRAINED_SETTINGS else "sample"]
+        results[setting] = {**entry, "steps": source["steps"], "cpu_minutes": source["cpu_minutes"]}
         print(f"[{name}] {setting}: test Dice {entry['dice']:.4f} (std over seeds {entry['dice_std_over_seeds']:.4f})",
               flush=True)
-    if "ddim50" in args.settings:
-        entry = evaluate(models["sample"], test_images, args.ddim_seeds, steps=args.ddim_steps)
-        results["ddim50"] = {**entry, "steps": trained["sample"]["steps"], "cpu_minutes": trained["sample"]["cpu_minutes"],
-                             "sampler": f"DDIM {args.ddim_steps} steps, the sample model"}
-    if "ensemble5" in args.settings:
-        entry = evaluate_ensemble(models["sample"], test_images, args.ensemble, args.ensemble_repeats)
-        results["ensemble5"] = {**entry, "steps": trained["sample"]["steps"], "cpu_minutes": trained["sample"]["cpu_minutes"],
-                                "sampler": f"mean of {args.ensemble} single-step seeds, the sample model"}
+        if on_result is not None:
+            on_result(results)
     meta = {"test_images": len(test_images), "skipped": skipped,
             "train_logs": {s: {"best_val_dice": t["best_val_dice"], "wall_minutes": t["wall_minutes"], "lr": t["lr"],
                                "loss_pred_first": t["loss_pred"][0] if t["loss_pred"] else None,
@@ -306,7 +311,9 @@ def main(argv: list[str] | None = None) -> dict:
                   "datasets": {}}
     with timed() as total:
         for dataset in args.datasets:
-            results[dataset], meta["datasets"][dataset], held = run_dataset(args, dataset, work, teacher)
+            def save_partial(partial: dict, dataset: str = dataset) -> None:
+                write_json(args.out_dir / f"reproduce{args.tag}.json", {**results, dataset: partial})
+            results[dataset], meta["datasets"][dataset], held = run_dataset(args, dataset, work, teacher, save_partial)
             if not args.no_plots and held["models"]:
                 plot_predictions(dataset, held, args.out_dir / f"reproduce{args.tag}_predictions_{dataset}.png")
             write_json(args.out_dir / f"reproduce{args.tag}.json", results)  # after each dataset: partial results survive

@@ -13,11 +13,10 @@ import traceback
 from pathlib import Path
 from types import TracebackType
 
-from leaf_core.logging_setup import configure_logging, user_data_dir
+from leaf_core.logging_setup import configure_logging, default_log_file
 from leaf_core.tasks import TASKS
 
 log = logging.getLogger("leaf_app")
-LOG_NAME = "leaf-annotate.log"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +52,7 @@ def install_excepthook(log_file: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `leaf-annotate` console script."""
     args = build_parser().parse_args(argv)
-    log_file = user_data_dir() / LOG_NAME
+    log_file = default_log_file()
     configure_logging(log_file=log_file)
     install_excepthook(log_file)
     if args.screenshot is not None:

@@ -14,13 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from leaf_core.errors import InputFileError
 from leaf_core.inference.precision import as_channels_last, autocast
 from leaf_core.inference.predictor import image_to_model_input, probability_to_size
 from leaf_core.inference.sampling import initial_noise, noise_seed, sample_mask_latents
 from leaf_core.io.dataset_folder import DatasetFolder
-from leaf_core.io.images import read_image
-from leaf_core.io.masks import read_mask
 from leaf_core.metrics import SegmentationScores
 from leaf_core.model.leaf_model import LeafModel
 
@@ -38,17 +35,8 @@ class LabelledImage:
 
 def load_labelled_images(dataset: DatasetFolder, split: str) -> tuple[list[LabelledImage], list[str]]:
     """The readable image/mask pairs of a split, and one line per pair that was skipped."""
-    images, skipped = [], []
-    for image_id in dataset.split(split):
-        try:
-            image = read_image(dataset.image_path(image_id))
-            mask = read_mask(dataset.mask_path(image_id), expected_shape=image.rgb.shape[:2])
-        except InputFileError as error:
-            skipped.append(str(error))
-            continue
-        images.append(LabelledImage(image_id, image.rgb, mask))
-    for line in skipped:
-        log.warning("skipped: %s", line)
+    skipped: list[str] = []
+    images = [LabelledImage(i, rgb, mask) for i, rgb, mask in dataset.readable_pairs(split, skipped)]
     return images, skipped
 
 

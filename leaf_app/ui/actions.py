@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QMenu, QToolBar
 from leaf_app.ui.dialogs import show_error
 from leaf_core.errors import LeafError
 from leaf_core.io.images import WINDOW_PRESETS
-from leaf_core.logging_setup import user_data_dir
+from leaf_core.logging_setup import default_log_file
 
 if TYPE_CHECKING:
     from leaf_app.ui.main_window import MainWindow
@@ -91,7 +91,7 @@ def guarded(window: MainWindow, method: Callable[[], object]) -> Callable[..., N
             show_error(window, str(error))
         except Exception as error:  # the user gets plain words, the log gets the traceback
             log.exception("unexpected error in %s", method.__name__)
-            log_file = user_data_dir() / "leaf-annotate.log"
+            log_file = default_log_file()
             show_error(window, f"Something went wrong: {error}\n\nDetails are in {log_file}.")
 
     return call

@@ -31,26 +31,19 @@ def ask_quit_with_unsaved(parent: QWidget, count: int) -> QMessageBox.StandardBu
     )
 
 
+def ask_yes_no(parent: QWidget, question: str, default_yes: bool) -> bool:
+    """A Yes/No question; True for Yes."""
+    yes, no = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
+    return QMessageBox.question(parent, TITLE, question, yes | no, yes if default_yes else no) == yes
+
+
 def ask_recover(parent: QWidget, count: int) -> bool:
-    answer = QMessageBox.question(
-        parent,
-        TITLE,
-        f"LEAF Annotate was closed before {count} corrected mask(s) were exported.\n\nRecover them now?",
-        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-        QMessageBox.StandardButton.Yes,
-    )
-    return answer == QMessageBox.StandardButton.Yes
+    return ask_yes_no(parent, f"LEAF Annotate was closed before {count} corrected mask(s) were exported.\n\n"
+                      "Recover them now?", default_yes=True)
 
 
 def ask_replace_corrections(parent: QWidget, name: str) -> bool:
-    answer = QMessageBox.question(
-        parent,
-        TITLE,
-        f"'{name}' has corrections. Replace them with a new prediction?",
-        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-        QMessageBox.StandardButton.No,
-    )
-    return answer == QMessageBox.StandardButton.Yes
+    return ask_yes_no(parent, f"'{name}' has corrections. Replace them with a new prediction?", default_yes=False)
 
 
 def ask_island_size(parent: QWidget, current: int) -> int | None:

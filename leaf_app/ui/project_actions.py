@@ -160,6 +160,9 @@ class ProjectActions(QObject):
         if self.store is None and not self._ask_for_project():
             return
         task = self.window.session.task
+        meta = doc.image.meta
+        # A frame is part of the image's identity only in a multi-frame file (as the store keys it).
+        frame = meta.frame if (meta.number_of_frames or 1) > 1 else None
         self.store.save_correction(  # type: ignore[union-attr]
             doc.path,
             doc.mask,
@@ -167,7 +170,7 @@ class ProjectActions(QObject):
             self._model_version_of(doc.prediction_model),
             correction_author(),
             task=task.name if task else None,
-            frame=doc.image.meta.frame,
+            frame=frame,
         )
         doc.mark_saved()
         self.window.autosave_now()

@@ -21,7 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--beta-schedule", choices=BETA_SCHEDULES, default="linear")
     parser.add_argument("--beta-start", type=float, default=0.0015)
     parser.add_argument("--beta-end", type=float, default=0.0155)
-    parser.add_argument("--autoencoder", default=None, help="mask autoencoder: folder or hub id (default: the preset's)")
+    parser.add_argument("--autoencoder", default=None, help="mask autoencoder: folder or hub id (default: the preset's); "
+                        "'random' = untrained, on purpose")
     parser.add_argument("--image-encoder", default=None, help="image encoder folder or hub id (default: copy of E)")
     parser.add_argument("--unet", default=None, help="pretrained U-Net folder or hub id (4-channel input is widened)")
     add_training_arguments(parser, steps_default=1500)

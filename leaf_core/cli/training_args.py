@@ -16,7 +16,7 @@ def add_training_arguments(parser: argparse.ArgumentParser, steps_default: int) 
     parser.add_argument("--steps", type=int, default=steps_default, help="optimizer steps")
     parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
     parser.add_argument("--lr", type=float, default=None,
-                        help="learning rate (default: the preset's; paper 4e-5, cpu 1e-3)")
+                        help="learning rate (default: the preset's; paper 4e-5, cpu 3e-4)")
     parser.add_argument("--weight-decay", type=float, default=DEFAULTS.weight_decay)
     parser.add_argument("--warmup-steps", type=int, default=DEFAULTS.warmup_steps)
     parser.add_argument("--grad-clip", type=float, default=DEFAULTS.grad_clip)

@@ -43,10 +43,11 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def fsync_directory(directory: str | Path) -> None:
-    """Make a rename inside ``directory`` durable (no-op where directories cannot be opened)."""
+def fsync_path(path: str | Path) -> None:
+    """Flush a file's or a directory's contents (a rename inside a directory) to disk; a no-op
+    where the path cannot be opened (directories on some platforms)."""
     try:
-        fd = os.open(directory, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return
     try:
@@ -55,3 +56,8 @@ def fsync_directory(directory: str | Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def fsync_directory(directory: str | Path) -> None:
+    """Make a rename inside ``directory`` durable."""
+    fsync_path(directory)

@@ -7,12 +7,18 @@ split of the sorted ids is made and written beside the data, so two runs see the
 from __future__ import annotations
 
 import json
+import logging
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from leaf_core.errors import InputFileError
 from leaf_core.io.atomic import atomic_write_text
+
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom")
 SPLIT_NAMES = ("train", "val", "test")
@@ -75,6 +81,28 @@ class DatasetFolder:
 
     def mask_path(self, image_id: str) -> Path:
         return self.masks_dir / f"{image_id}.png"
+
+    def read_pair(self, image_id: str) -> tuple[np.ndarray, np.ndarray]:
+        """(rgb HxWx3 uint8, mask HxW bool) at the original size; InputFileError when unreadable
+        or when the mask's size differs from the image's."""
+        from leaf_core.io.images import read_image
+        from leaf_core.io.masks import read_mask
+
+        image = read_image(self.image_path(image_id))
+        return image.rgb, read_mask(self.mask_path(image_id), expected_shape=image.rgb.shape[:2])
+
+    def readable_pairs(self, split: str, skipped: list[str] | None = None) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+        """(id, rgb, mask) for each readable pair of a split; each unreadable one is logged and,
+        when ``skipped`` is given, appended to it as one line."""
+        for image_id in self.split(split):
+            try:
+                rgb, mask = self.read_pair(image_id)
+            except InputFileError as error:
+                log.warning("skipped: %s", error)
+                if skipped is not None:
+                    skipped.append(str(error))
+                continue
+            yield image_id, rgb, mask
 
     def split(self, name: str) -> list[str]:
         """Ids of one split that have both an image and a mask."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from diffusers import UNet2DModel
 
-from leaf_core.errors import ModelLoadError
+from leaf_core.errors import LeafError, ModelLoadError
 from leaf_core.model.autoencoder import build_autoencoder, load_autoencoder
 from leaf_core.model.config import LeafConfig, ModelCard
 from leaf_core.model.image_encoder import ImageEncoder
@@ -19,6 +19,8 @@ from leaf_core.model.surgery import widen_input_conv
 from leaf_core.model.unet import build_unet
 
 log = logging.getLogger(__name__)
+
+RANDOM_AUTOENCODER = "random"
 
 
 @dataclass
@@ -35,9 +37,10 @@ def build_model(preset_name: str = "cpu", sources: ModelSources | None = None, r
                 prediction_type: str = "sample", schedule: NoiseScheduleConfig | None = None) -> LeafModel:
     """A new model ready to train.
 
-    An explicitly named autoencoder that cannot be loaded is an error. When the preset's default
-    cannot be had (offline, nothing local), the autoencoder is built from config and the card
-    says so: it must then be trained first (``leaf train-autoencoder``).
+    The frozen mask autoencoder must be a trained one: when neither the named source nor the
+    preset's default can be loaded, this is an error that says how to get one (stage one,
+    ``leaf train-autoencoder``), never a silent untrained autoencoder. ``--autoencoder random``
+    builds an untrained one on purpose (for structure tests); the card says so.
     """
     preset = get_preset(preset_name)
     sources = sources or ModelSources()
@@ -46,18 +49,23 @@ def build_model(preset_name: str = "cpu", sources: ModelSources | None = None, r
         raise ValueError(f"resolution must be a multiple of 32, got {resolution}")
     card = ModelCard(name=f"LEAF {preset.name}", preset=preset.name)
 
-    if sources.autoencoder is not None:
-        autoencoder = load_autoencoder(sources.autoencoder)
-        card.autoencoder = str(sources.autoencoder)
+    if sources.autoencoder == RANDOM_AUTOENCODER:
+        autoencoder = build_autoencoder(preset.autoencoder_class)
+        card.autoencoder = f"untrained {preset.autoencoder_class} (asked for with --autoencoder random)"
+        card.notes.append("The mask autoencoder is untrained: it cannot decode masks until trained.")
     else:
+        source = sources.autoencoder or preset.autoencoder
         try:
-            autoencoder = load_autoencoder(preset.autoencoder)
-            card.autoencoder = preset.autoencoder
+            autoencoder = load_autoencoder(source)
         except ModelLoadError as error:
-            log.warning("autoencoder %s unavailable (%s); using an untrained one", preset.autoencoder, error.problem)
-            autoencoder = build_autoencoder(preset.autoencoder_class)
-            card.autoencoder = f"untrained {preset.autoencoder_class} (could not load {preset.autoencoder})"
-            card.notes.append("The mask autoencoder is untrained: train one with `leaf train-autoencoder`.")
+            if sources.autoencoder is not None:
+                raise
+            raise LeafError(
+                f"the {preset.name} preset's autoencoder {source!r} could not be loaded ({error.problem}). "
+                "Give a local copy with --autoencoder FOLDER, or train one on your data first: "
+                "leaf train-autoencoder --data DATA --out AE_DIR, then --autoencoder AE_DIR"
+            ) from error
+        card.autoencoder = str(source)
 
     if sources.image_encoder is not None:
         image_encoder = _load(ImageEncoder, sources.image_encoder)

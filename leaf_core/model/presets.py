@@ -67,7 +67,7 @@ PRESETS: dict[str, Preset] = {
         dropout=0.0,
         # The U-Net starts from scratch (no pretrained LDM at this size), so it needs a larger
         # step than the paper's 4e-5 to learn in a CPU budget. No DINOv2 offline: alignment off.
-        learning_rate=1e-3,
+        learning_rate=3e-4,
         align_weight=0.0,
     ),
 }

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from leaf_core.errors import LeafError
-from leaf_core.io.atomic import atomic_write_text, fsync_directory
+from leaf_core.io.atomic import atomic_write_text, fsync_directory, fsync_path
 from leaf_core.project.catalog import project_lock
 
 MODEL_CARD_NAME = "model_card.json"
@@ -205,14 +205,5 @@ def _fsync_tree(folder: Path) -> None:
     """Flush a trained model's files to disk before the rename that makes it a version."""
     for directory, _, files in os.walk(folder):
         for name in files:
-            try:
-                fd = os.open(os.path.join(directory, name), os.O_RDONLY)
-            except OSError:
-                continue
-            try:
-                os.fsync(fd)
-            except OSError:
-                pass
-            finally:
-                os.close(fd)
+            fsync_path(os.path.join(directory, name))
         fsync_directory(directory)

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 
 import numpy as np
 import torch
 from PIL import Image
 from tqdm import tqdm
 
-from leaf_core.errors import InputFileError, LeafError
+from leaf_core.errors import LeafError
 from leaf_core.io.dataset_folder import DatasetFolder
-from leaf_core.io.images import read_image
-from leaf_core.io.masks import read_mask
 
-log = logging.getLogger(__name__)
 
 
 class TrainingPairs:
@@ -30,20 +26,14 @@ class TrainingPairs:
 
     @classmethod
     def load(cls, dataset: DatasetFolder, split: str, resolution: int, show_progress: bool = True) -> "TrainingPairs":
-        ids, images, masks, skipped = [], [], [], []
-        for image_id in tqdm(dataset.split(split), desc=f"loading {split}", disable=not show_progress, leave=False):
-            try:
-                image = read_image(dataset.image_path(image_id))
-                mask = read_mask(dataset.mask_path(image_id), expected_shape=image.rgb.shape[:2])
-            except InputFileError as error:
-                skipped.append(str(error))
-                continue
-            size = (resolution, resolution)
-            images.append(np.array(Image.fromarray(image.rgb).resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)))
+        ids, images, masks = [], [], []
+        size = (resolution, resolution)
+        pairs = dataset.readable_pairs(split)
+        for image_id, rgb, mask in tqdm(pairs, desc=f"loading {split}", total=len(dataset.split(split)),
+                                        disable=not show_progress, leave=False):
+            images.append(np.array(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)))
             masks.append(np.array(Image.fromarray(mask.astype(np.uint8) * 255).resize(size, Image.Resampling.BILINEAR)) >= 128)
             ids.append(image_id)
-        for line in skipped:
-            log.warning("skipped: %s", line)
         if not ids:
             raise LeafError(f"no readable image/mask pairs in the '{split}' split of {dataset.root}")
         return cls(ids, np.stack(images), np.stack(masks))

@@ -60,6 +60,8 @@ def paint(qtbot, window, points) -> None:
 
 
 def press_predict(qtbot, window) -> None:
+    window.activateWindow()  # back from a dialog: shortcuts need the window active
+    qtbot.waitUntil(window.isActiveWindow, timeout=3000)
     with qtbot.waitSignal(window.prediction.job_done, timeout=60_000):
         qtbot.keyClick(window.canvas, Qt.Key.Key_P)
 
@@ -164,10 +166,11 @@ def test_finetune_from_the_menu_then_switch_versions(make_window, monkeypatch, q
     menu = window.project.versions_menu
     menu.aboutToShow.emit()
     assert [(a.data(), a.isChecked()) for a in menu.version_actions()] == [("v1", True)]
+    dialog.keep_button.click()  # "Done": v1 is already the model in use
+    assert not dialog.isVisible()
     press_predict(qtbot, window)
     assert window.current.prediction_model.project_version == "v1"
     assert window.model_label.text() == "Mask by tiny test model v1"
-    dialog.keep_button.click()
 
     # second fine-tune, from v1: v2 is offered, and the user switches to it
     window.project.actions["finetune"].trigger()
@@ -192,7 +195,12 @@ def test_finetune_from_the_menu_then_switch_versions(make_window, monkeypatch, q
     assert window.model_label.text() == "Mask by tiny test model v1"
 
     # a correction of a v1 mask records v1
+    window.canvas.fit_to_window()
     paint(qtbot, window, [(100, 100), (200, 150)])
+    assert window.current.state is DocState.CORRECTED
     save_key(qtbot, window)
-    row = window.project.store.latest_correction(window.project.store.image_key_for(kvasir_images[0]))
-    assert row.model_version == "v1" and row.revision == 2
+    assert window.current.state is DocState.SAVED
+    store = window.project.store
+    row = store.latest_correction(store.image_key_for(kvasir_images[0]))
+    assert row.model_version == "v1" and row.revision == 2  # the same image as the one saved before
+    assert store.image_count() == 4

@@ -18,7 +18,7 @@ def test_cpu_preset_beats_empty_and_full_masks_on_kvasir(shared_path, tmp_path):
     run = tmp_path / "run"
     config = TrainConfig(data=data, run_dir=run, model_dir=run / "model", preset="cpu",
                          sources=ModelSources(autoencoder=str(taesd)), resolution=64, steps=200,
-                         lr=1e-3, warmup_steps=10, val_every=100, checkpoint_every=1000, seed=0)
+                         warmup_steps=10, val_every=100, checkpoint_every=1000, seed=0)
     result = train(config)
 
     val_images, _ = load_labelled_images(DatasetFolder(data), "val")

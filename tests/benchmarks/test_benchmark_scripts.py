@@ -1,0 +1,65 @@
+"""The benchmark scripts run end to end in a tiny configuration and write the agreed JSON shapes."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BENCHMARKS = REPO_ROOT / "benchmarks"
+TAESD = REPO_ROOT.parent / "shared" / "weights" / "taesd"
+
+pytestmark = pytest.mark.skipif(not (TAESD / "taesd_encoder.safetensors").exists(),
+                                reason="needs TAESD weights in ../shared/weights/taesd")
+
+
+def load_script(name: str):
+    sys.path.insert(0, str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_reproduce_writes_the_result_contract(tmp_path):
+    reproduce = load_script("reproduce")
+    common = load_script("common")
+    common.make_synthetic_dataset(tmp_path / "data" / "tiny", n_train=4, n_val=2, n_test=2, size=40)
+    out = tmp_path / "out"
+    reproduce.main(["--data-root", str(tmp_path / "data"), "--datasets", "tiny", "--steps", "2", "--seeds", "2",
+                    "--settings", "sample,sample+align,ddim50,ensemble5", "--ddim-steps", "2", "--ddim-seeds", "1",
+                    "--ensemble", "2", "--ensemble-repeats", "1", "--out-dir", str(out), "--work-dir", str(tmp_path / "work"),
+                    "--autoencoder", str(TAESD)])
+    results = json.loads((out / "reproduce.json").read_text())
+    assert list(results) == ["tiny"]
+    assert set(results["tiny"]) == {"sample", "sample+align", "ddim50", "ensemble5"}
+    for entry in results["tiny"].values():
+        for key in ("dice", "iou", "dice_std_over_seeds", "steps", "cpu_minutes"):
+            assert isinstance(entry[key], (int, float)), key
+        assert 0.0 <= entry["dice"] <= 1.0 and entry["steps"] == 2
+    meta = json.loads((out / "reproduce_meta.json").read_text())
+    assert "reproduce.py" in meta["command"]
+    evidence = meta["datasets"]["tiny"]
+    assert evidence["parameters_sample"] == evidence["parameters_sample+align"]
+    assert "random-init DINOv2-small" in meta["teacher"]
+    assert (out / "reproduce_dice.png").stat().st_size > 0
+    assert (out / "reproduce_predictions_tiny.png").stat().st_size > 0
+
+
+def test_speed_writes_the_result_contract(tmp_path):
+    speed = load_script("speed")
+    out = tmp_path / "out"
+    speed.main(["--presets", "cpu", "--resolution", "64", "--images", "1", "--batch-sizes", "1,2", "--ddim-steps", "2",
+                "--ensemble", "2", "--ensemble-steps", "2", "--train-batch", "2", "--out-dir", str(out),
+                "--autoencoder", str(TAESD)])
+    results = json.loads((out / "speed.json").read_text())
+    entry = results["cpu"]
+    for key in ("single_step_s_per_image", "ddim50_s_per_image", "ensemble5x100_s_per_image", "train_step_s",
+                "peak_rss_mb"):
+        assert entry[key] > 0, key
+    assert entry["resolution"] == 64 and "CPU" in entry["device"]
+    assert "speed.py" in json.loads((out / "speed_meta.json").read_text())["command"]
