@@ -78,8 +78,12 @@ def machine() -> dict:
             "load_average_1min_at_start": load, "python": platform.python_version()}
 
 
-def command_line() -> str:
-    return " ".join(shlex.quote(a) for a in ["python", *sys.argv])
+def command_line(script: str, argv: list[str] | None) -> str:
+    """The command that reproduces a run, relative to the repository root."""
+    arguments = sys.argv[1:] if argv is None else argv
+    path = Path(script).resolve()
+    shown = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
+    return " ".join(shlex.quote(a) for a in ["python", str(shown), *arguments])
 
 
 def write_json(path: Path, data: dict) -> None:

@@ -305,7 +305,7 @@ def main(argv: list[str] | None = None) -> dict:
     if "sample+align" in args.settings and teacher is None:
         teacher, teacher_label = str(random_teacher(work / "teacher-random-dinov2-small")), RANDOM_TEACHER_LABEL
     results: dict[str, dict] = {}
-    meta: dict = {"command": command_line(), "machine": machine(), "teacher": teacher_label if "sample+align" in args.settings else None,
+    meta: dict = {"command": command_line(__file__, argv), "machine": machine(), "teacher": teacher_label if "sample+align" in args.settings else None,
                   "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
                              if k not in ("out_dir", "work_dir")},
                   "datasets": {}}

@@ -309,8 +309,8 @@ def main(argv: list[str] | None = None) -> dict:
         results[preset] = summarise(preset, infer, train, device)
         raw_results[preset] = {"infer": infer, "train": train}
         write_json(args.out_dir / f"speed{args.tag}.json", results)
-    commands.update({preset: command_line() for preset in args.presets})
-    meta = {"command": command_line(), "commands": commands, "machine": machine(), "raw": raw_results,
+    commands.update({preset: command_line(__file__, raw) for preset in args.presets})
+    meta = {"command": command_line(__file__, raw), "commands": commands, "machine": machine(), "raw": raw_results,
             "notes": ["times are process CPU seconds with the stated threads; *_wall are wall seconds",
                       "paper preset without its kl-f8 weights offline: an untrained kl-f8 of the same architecture "
                       "(identical cost)"]}

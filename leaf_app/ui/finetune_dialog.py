@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from leaf_core.errors import LeafError
 from leaf_core.project.finetune_job import FinetuneJob, FinetuneSettings, commit_job, prepare_job
 from leaf_core.project.store import CorrectionStore
+from leaf_core.training.first_model import STAGE_ONE_MESSAGE, find_pretrained_autoencoder
 from leaf_app.ui.job_runner import JobRunner
 
 NEW_MODEL_LABEL = "New model (cpu preset)"
@@ -88,12 +89,14 @@ class FinetuneDialog(QDialog):
 
         self.start_from = QComboBox(objectName="start_from")
         self.steps = QSpinBox(objectName="steps", minimum=10, maximum=100_000, singleStep=50)
-        self.learning_rate = QDoubleSpinBox(objectName="learning_rate", decimals=6, minimum=1e-6, maximum=1e-2)
+        # 0 shows as "preset default": the engine picks the start model's preset rate
+        self.learning_rate = QDoubleSpinBox(objectName="learning_rate", decimals=6, minimum=0.0, maximum=1e-2)
         self.learning_rate.setSingleStep(1e-5)
+        self.learning_rate.setSpecialValueText("preset default")
         self.batch_size = QSpinBox(objectName="batch_size", minimum=1, maximum=64)
         defaults = FinetuneSettings()
         self.steps.setValue(defaults.steps)
-        self.learning_rate.setValue(defaults.learning_rate)
+        self.learning_rate.setValue(defaults.learning_rate or 0.0)
         self.batch_size.setValue(defaults.batch_size)
         self.device = QLabel(device_label or training_device_label(), objectName="device")
         self.data_summary = QLabel(objectName="data_summary")
@@ -171,12 +174,10 @@ class FinetuneDialog(QDialog):
         if versions or self._external_models:
             self.no_model_note.hide()
         else:
-            base = (
-                f"with the pretrained autoencoder from '{self._taesd_dir}'"
-                if self._taesd_dir is not None
-                else "from scratch (no local TAESD autoencoder is configured)"
-            )
-            self.no_model_note.setText(f"This project has no model yet: training starts a new one from the cpu preset, {base}.")
+            autoencoder = find_pretrained_autoencoder(self._taesd_dir)
+            base = (f"with the pretrained autoencoder from '{autoencoder}'." if autoencoder is not None
+                    else f"after stage one. {STAGE_ONE_MESSAGE}")
+            self.no_model_note.setText(f"This project has no model yet: training starts a new one from the cpu preset, {base}")
         count = self._store.image_count()
         self.data_summary.setText(
             f"Trains on the {count} corrected image{'s' if count != 1 else ''} of this project; "
@@ -188,7 +189,7 @@ class FinetuneDialog(QDialog):
 
     def settings(self) -> FinetuneSettings:
         return FinetuneSettings(
-            steps=self.steps.value(), learning_rate=self.learning_rate.value(), batch_size=self.batch_size.value()
+            steps=self.steps.value(), learning_rate=self.learning_rate.value() or None, batch_size=self.batch_size.value()
         )
 
     # -------------------------------------------------------------- actions
@@ -228,7 +229,8 @@ class FinetuneDialog(QDialog):
     # --------------------------------------------------------------- runner
     def _on_started(self, total_steps: int, device: str) -> None:
         self.progress_bar.setRange(0, max(total_steps, 1))
-        self.status.setText(f"Training on {device or 'the ' + self.device.text()}...")
+        notice = f"{self._job.notice} " if self._job is not None and self._job.notice else ""
+        self.status.setText(f"{notice}Training on {device or 'the ' + self.device.text()}...")
 
     def _on_progress(self, step: int, total_steps: int, loss: float) -> None:
         self.progress_bar.setRange(0, max(total_steps, 1))

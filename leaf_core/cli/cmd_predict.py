@@ -12,6 +12,7 @@ from tqdm import tqdm
 from leaf_core.cli.training_args import add_device_argument
 from leaf_core.errors import InputFileError, LeafError
 from leaf_core.inference import Predictor, default_device
+from leaf_core.inference.precision import PRECISIONS
 from leaf_core.io.images import list_images, read_image
 from leaf_core.io.masks import write_label_map_png, write_mask_png
 from leaf_core.model import LeafModel
@@ -25,6 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=1, help="1 = the single LEAF step; N > 1 = N-step DDIM")
     parser.add_argument("--ensemble", type=int, default=1, help="K seeds: mean mask (+ <stem>_uncertainty.png)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="auto: bf16 where the hardware runs it natively, else fp32")
     add_device_argument(parser)
     parser.set_defaults(func=run)
 
@@ -40,7 +43,8 @@ def expand_inputs(inputs: list[Path]) -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     if args.steps < 1 or args.ensemble < 1:
         raise LeafError("--steps and --ensemble must be at least 1")
-    predictor = Predictor(LeafModel.from_pretrained(args.model), device=args.device or default_device())
+    predictor = Predictor(LeafModel.from_pretrained(args.model), device=args.device or default_device(),
+                          precision=args.precision)
     paths = expand_inputs(args.inputs)
     if not paths:
         raise LeafError("no images found in the given inputs")

@@ -17,6 +17,7 @@ from typing import Literal
 
 from leaf_core.errors import LeafError
 from leaf_core.project.store import CorrectionStore
+from leaf_core.training.first_model import STAGE_ONE_AUTOENCODER, STAGE_ONE_MESSAGE, find_pretrained_autoencoder
 
 DATASET_DIR = "dataset"
 OUT_DIR = "out"
@@ -28,7 +29,7 @@ class FinetuneSettings:
     """The few settings that matter, with defaults that work on a CPU."""
 
     steps: int = 300
-    learning_rate: float = 4e-5  # the paper's, as `leaf finetune`
+    learning_rate: float | None = None  # None: the preset's (cpu 3e-4, paper 4e-5)
     batch_size: int = 2
     seed: int = 0
     val_fraction: float = 0.2
@@ -48,6 +49,11 @@ class FinetuneJob:
     out_dir: Path
     parent_version: str | None
     start_model: Path | None
+
+    @property
+    def notice(self) -> str | None:
+        """A line for the user when the job does more than they may expect (stage one first)."""
+        return STAGE_ONE_MESSAGE if STAGE_ONE_AUTOENCODER in self.command else None
 
 
 # ------------------------------------------------------------------ progress
@@ -104,6 +110,8 @@ def parse_progress_line(line: str) -> ProgressEvent | None:
 
 def _event_from_record(record: dict) -> ProgressEvent | None:
     event = record.get("event")
+    if record.get("stage") == "autoencoder" and event in ("val", "done"):
+        return None  # stage one inside a first training: its Dice and folder are not the model's
     if event == "start":
         return JobStarted(total_steps=int(record["total_steps"]), device=str(record.get("device", "")))
     if event == "step":
@@ -208,19 +216,19 @@ def build_command(
         command += ["finetune", "--model", str(start_model)]
     else:
         command += ["train", "--preset", NEW_MODEL_PRESET]
-        if taesd_dir is not None:
-            command += ["--autoencoder", str(taesd_dir)]
+        command += ["--autoencoder", find_pretrained_autoencoder(taesd_dir) or STAGE_ONE_AUTOENCODER]
         if settings.resolution is not None:
             command += ["--resolution", str(settings.resolution)]
     command += [
         "--data", str(dataset_dir),
         "--out", str(out_dir),
         "--steps", str(settings.steps),
-        "--lr", repr(settings.learning_rate),
         "--batch-size", str(settings.batch_size),
         "--seed", str(settings.seed),
         "--progress-jsonl",
     ]
+    if settings.learning_rate is not None:
+        command += ["--lr", repr(settings.learning_rate)]
     return command
 
 

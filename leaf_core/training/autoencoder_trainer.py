@@ -108,12 +108,12 @@ def train_autoencoder(config: AutoencoderTrainConfig, autoencoder: Autoencoder |
         lr_scheduler.step()
         reporter.emit("step", step=step + 1, total_steps=config.steps, loss=loss.total.item(),
                       lr=lr_scheduler.get_last_lr()[0], loss_mask=loss.mask.item(), loss_image=loss.image.item(),
-                      loss_kl=loss.kl.item())
+                      loss_kl=loss.kl.item(), stage=STAGE)
         done = step + 1
         if val is not None and (done % config.val_every == 0 or done == config.steps):
             val_dice, image_l1 = evaluate_reconstruction(autoencoder, val)
             autoencoder.train()
-            reporter.emit("val", step=done, val_dice=val_dice, val_image_l1=image_l1)
+            reporter.emit("val", step=done, val_dice=val_dice, val_image_l1=image_l1, stage=STAGE)
             if best_val_dice is None or val_dice > best_val_dice:
                 best_val_dice = val_dice
                 card.steps, card.val_mask_dice, card.val_image_l1 = done, val_dice, image_l1

@@ -1,42 +1,25 @@
-"""The commands that make a project's first model, with stage one first when it must be.
+"""Which autoencoder a project's first model starts from, with stage one when there is none.
 
 A new model needs a pretrained mask autoencoder. When neither a local TAESD folder nor a cached
 copy of the preset's autoencoder exists (an offline clinic), training on a random frozen
-autoencoder would be wasted: its decoder can never give back a mask. The plan then trains one on
-the same corrections first (`leaf train-autoencoder`) and builds the model on it.
-
-Plain data and no Qt: the fine-tune job (leaf_core/project/finetune_job.py) runs the
-commands one after the other, each with the usual ``--progress-jsonl`` contract.
+autoencoder would be wasted: its decoder can never give back a mask. Then the first training runs
+`leaf train --autoencoder stage-one`: it trains an autoencoder on the same corrections first
+(stage one, as `leaf train-autoencoder` does) and builds the model on it, in one process with the
+usual ``--progress-jsonl`` contract. Plain data and no Qt.
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from leaf_core.model.autoencoder import TAESD_DECODER_FILE, TAESD_ENCODER_FILE
 
-NEW_MODEL_PRESET = "cpu"
 PRESET_AUTOENCODER = "madebyollin/taesd"  # the cpu preset's default (leaf_core.model.presets)
-AUTOENCODER_DIR = "autoencoder"
+STAGE_ONE_AUTOENCODER = "stage-one"  # the `leaf train --autoencoder` value that runs stage one first
+STAGE_ONE_DIR = "autoencoder"  # where stage one writes, inside the run folder
 STAGE_ONE_STEPS = 200
-STAGE_ONE_RESOLUTION = 128  # the cpu preset's resolution
 STAGE_ONE_MESSAGE = ("No pretrained autoencoder was found, so LEAF first trains one on your corrections "
                      "(stage one), then trains the model on it.")
-
-
-@dataclass(frozen=True)
-class PlannedCommand:
-    """One process of the plan. ``stage``: "autoencoder" (stage one) or "model"; ``message``: a
-    line for the user that says what this process does."""
-
-    stage: Literal["autoencoder", "model"]
-    command: tuple[str, ...]
-    message: str
-    output_dir: Path
 
 
 def is_autoencoder_folder(folder: str | Path) -> bool:
@@ -64,38 +47,3 @@ def find_pretrained_autoencoder(taesd_dir: str | Path | None, hub_id: str | None
         if isinstance(try_to_load_from_cache(hub_id, filename), str):
             return hub_id
     return None
-
-
-def first_model_plan(dataset_dir: Path, out_dir: Path, taesd_dir: str | Path | None = None,
-                     train_options: Sequence[str] = (), stage_one_steps: int = STAGE_ONE_STEPS, seed: int = 0,
-                     python: str = sys.executable) -> list[PlannedCommand]:
-    """The commands that train a project's first model on ``dataset_dir``.
-
-    With a pretrained autoencoder: one command, ``leaf train --preset cpu --autoencoder SRC``.
-    Without: ``leaf train-autoencoder`` into OUT/autoencoder first, then ``leaf train`` on it.
-    Either way the model ends up in OUT/model and every command prints JSON-lines progress.
-    ``train_options``: more options for ``leaf train`` (--steps, --lr, --batch-size, --seed ...).
-    """
-    leaf = [python, "-m", "leaf_core.cli.main"]
-    plan: list[PlannedCommand] = []
-    autoencoder = find_pretrained_autoencoder(taesd_dir)
-    if autoencoder is None:
-        autoencoder_dir = out_dir / AUTOENCODER_DIR
-        plan.append(PlannedCommand(
-            stage="autoencoder",
-            command=tuple(leaf + [
-                "train-autoencoder", "--data", str(dataset_dir), "--out", str(autoencoder_dir),
-                "--steps", str(stage_one_steps), "--val-every", str(max(1, stage_one_steps // 4)),
-                "--resolution", str(STAGE_ONE_RESOLUTION), "--seed", str(seed), "--progress-jsonl",
-            ]),
-            message=STAGE_ONE_MESSAGE,
-            output_dir=autoencoder_dir,
-        ))
-        autoencoder = str(autoencoder_dir)
-    train = leaf + ["train", "--preset", NEW_MODEL_PRESET, "--autoencoder", autoencoder,
-                    "--data", str(dataset_dir), "--out", str(out_dir), *train_options]
-    if "--progress-jsonl" not in train:
-        train.append("--progress-jsonl")
-    plan.append(PlannedCommand(stage="model", command=tuple(train), message="Training the model.",
-                               output_dir=out_dir / "model"))
-    return plan

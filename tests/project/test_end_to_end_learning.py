@@ -24,8 +24,8 @@ from leaf_core.project.store import CorrectionStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared]
 
-FIRST_MODEL = FinetuneSettings(steps=200, learning_rate=1e-3, batch_size=4, resolution=64)
-SECOND_FINETUNE = FinetuneSettings(steps=60, learning_rate=1e-4, batch_size=4)
+FIRST_MODEL = FinetuneSettings(steps=250, batch_size=4, resolution=64)  # the cpu preset's learning rate
+SECOND_FINETUNE = FinetuneSettings(steps=60, learning_rate=1e-4, batch_size=2)
 
 
 def run_job(store: CorrectionStore, start_from, settings: FinetuneSettings, taesd: Path | None = None):

@@ -44,7 +44,7 @@ def test_first_finetune_without_a_model_starts_from_the_cpu_preset(qtbot, filled
     calls = []
     dialog = _dialog(qtbot, filled_store, fake_job_command, "ok-train", calls)
     assert [dialog.start_from.itemText(i) for i in range(dialog.start_from.count())] == [NEW_MODEL_LABEL]
-    assert "no model yet" in dialog.no_model_note.text() and "from scratch" in dialog.no_model_note.text()
+    assert "no model yet" in dialog.no_model_note.text() and "stage one" in dialog.no_model_note.text()
     assert dialog.device.text() == "CPU" and dialog.steps.value() == 300
     dialog.steps.setValue(120)
 
@@ -53,7 +53,8 @@ def test_first_finetune_without_a_model_starts_from_the_cpu_preset(qtbot, filled
         assert not dialog.start_button.isEnabled() and dialog.cancel_button.text() == "Cancel"
     start_from, settings, job = calls[0]
     assert start_from is None and settings.steps == 120 and job.kind == "train"
-    assert "--preset" in job.command and "--autoencoder" not in job.command
+    assert "--preset" in job.command and job.command[job.command.index("--autoencoder") + 1] == "stage-one"
+    assert job.notice is not None and "stage one" in job.notice
     assert created.args == ["v1"]
     # With no model before, the first one is put in use right away.
     assert filled_store.models.current_version() == "v1"
@@ -66,6 +67,9 @@ def test_first_finetune_without_a_model_starts_from_the_cpu_preset(qtbot, filled
 
 def test_taesd_folder_is_passed_to_a_new_model(qtbot, filled_store, fake_job_command, tmp_path) -> None:
     calls = []
+    (tmp_path / "taesd").mkdir()
+    for name in ("taesd_encoder.safetensors", "taesd_decoder.safetensors"):
+        (tmp_path / "taesd" / name).write_bytes(b"")
     dialog = _dialog(qtbot, filled_store, fake_job_command, "ok-train", calls, taesd_dir=tmp_path / "taesd")
     assert str(tmp_path / "taesd") in dialog.no_model_note.text()
     with qtbot.waitSignal(dialog.versionCreated, timeout=TIMEOUT_MS):

@@ -101,6 +101,9 @@ def test_plain_failure_messages() -> None:
 
 def test_prepare_job_builds_the_command_and_exports(filled_store, tmp_path: Path) -> None:
     settings = FinetuneSettings(steps=50, learning_rate=1e-4, batch_size=1)
+    (tmp_path / "taesd").mkdir()
+    for name in ("taesd_encoder.safetensors", "taesd_decoder.safetensors"):
+        (tmp_path / "taesd" / name).write_bytes(b"")
     job = prepare_job(filled_store, None, settings, taesd_dir=tmp_path / "taesd")
     assert job.kind == "train" and job.parent_version is None
     assert job.command[1:5] == ("-m", "leaf_core.cli.main", "train", "--preset")
@@ -109,6 +112,8 @@ def test_prepare_job_builds_the_command_and_exports(filled_store, tmp_path: Path
     assert command[command.index("--data") + 1] == str(job.dataset_dir)
     assert command[command.index("--out") + 1] == str(job.out_dir)
     assert command[command.index("--steps") + 1] == "50" and "--progress-jsonl" in command
+    assert command[command.index("--lr") + 1] == "0.0001"
+    assert "--lr" not in prepare_job(filled_store, None, FinetuneSettings(), taesd_dir=tmp_path / "taesd").command
     splits = json.loads((job.dataset_dir / "splits.json").read_text())
     assert len(splits["train"]) + len(splits["val"]) == 3 and splits["val"]
     assert job.staging_dir.parent == filled_store.models.root

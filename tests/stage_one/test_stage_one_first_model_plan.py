@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from stage_one_helpers import TAESD
 
-from leaf_core.cli.main import build_parser
+from leaf_core.cli.main import build_parser, main
+from leaf_core.model import LeafModel
+from leaf_core.project.finetune_job import FinetuneSettings, ProgressParser, build_command
+from leaf_core.testing import write_synthetic_dataset
 from leaf_core.training import first_model
-from leaf_core.training.first_model import STAGE_ONE_MESSAGE, find_pretrained_autoencoder, first_model_plan
-
-TRAIN_OPTIONS = ["--steps", "300", "--lr", "5e-05", "--batch-size", "2", "--seed", "0", "--progress-jsonl"]
+from leaf_core.training.first_model import STAGE_ONE_AUTOENCODER, find_pretrained_autoencoder
 
 
 @pytest.fixture(autouse=True)
@@ -26,36 +28,23 @@ def fake_taesd(folder: Path) -> Path:
     return folder
 
 
-def test_with_taesd_the_plan_is_one_train_command(tmp_path):
+def first_command(tmp_path: Path, taesd: Path | None) -> list[str]:
+    return build_command(None, tmp_path / "dataset", tmp_path / "out", FinetuneSettings(), taesd, python="py")
+
+
+def test_with_taesd_the_first_model_trains_on_it(tmp_path):
     taesd = fake_taesd(tmp_path / "taesd")
-    plan = first_model_plan(tmp_path / "dataset", tmp_path / "out", taesd, TRAIN_OPTIONS, python="py")
-    assert [p.stage for p in plan] == ["model"]
-    command = list(plan[0].command)
+    command = first_command(tmp_path, taesd)
     assert command[:5] == ["py", "-m", "leaf_core.cli.main", "train", "--preset"]
     assert command[command.index("--autoencoder") + 1] == str(taesd)
-    assert command.count("--progress-jsonl") == 1
-    assert plan[0].output_dir == tmp_path / "out" / "model"
+    assert build_parser().parse_args(command[3:]).progress_jsonl
 
 
 def test_without_a_pretrained_autoencoder_stage_one_runs_first(tmp_path):
     for taesd in (None, tmp_path / "missing", tmp_path):  # tmp_path exists but holds no autoencoder
-        plan = first_model_plan(tmp_path / "dataset", tmp_path / "out", taesd, TRAIN_OPTIONS, stage_one_steps=120)
-        assert [p.stage for p in plan] == ["autoencoder", "model"]
-        stage_one, train = (list(p.command) for p in plan)
-        assert stage_one[3] == "train-autoencoder" and "--progress-jsonl" in stage_one
-        assert stage_one[stage_one.index("--out") + 1] == str(tmp_path / "out" / "autoencoder")
-        assert stage_one[stage_one.index("--steps") + 1] == "120"
-        assert train[train.index("--autoencoder") + 1] == str(tmp_path / "out" / "autoencoder")
-        assert plan[0].message == STAGE_ONE_MESSAGE and "stage one" in plan[0].message
-        assert plan[1].output_dir == tmp_path / "out" / "model"
-
-
-def test_every_planned_command_parses(tmp_path):
-    parser = build_parser()
-    for taesd in (None, fake_taesd(tmp_path / "taesd")):
-        for planned in first_model_plan(tmp_path / "d", tmp_path / "o", taesd, TRAIN_OPTIONS):
-            args = parser.parse_args(list(planned.command[3:]))
-            assert args.progress_jsonl
+        command = first_command(tmp_path, taesd)
+        assert command[command.index("--autoencoder") + 1] == STAGE_ONE_AUTOENCODER
+        assert build_parser().parse_args(command[3:]).autoencoder == STAGE_ONE_AUTOENCODER
 
 
 def test_the_shared_taesd_folder_counts_as_pretrained():
@@ -68,3 +57,23 @@ def test_a_stage_one_folder_counts_as_pretrained(tmp_path):
     (tmp_path / "ae" / "vae").mkdir(parents=True)
     (tmp_path / "ae" / "vae" / "config.json").write_text("{}")
     assert find_pretrained_autoencoder(tmp_path / "ae") == str(tmp_path / "ae")
+
+
+def test_train_with_stage_one_builds_the_model_on_its_own_autoencoder(tmp_path, capsys):
+    data = write_synthetic_dataset(tmp_path / "data")
+    run = tmp_path / "run"
+    code = main(["train", "--data", str(data), "--out", str(run), "--autoencoder", STAGE_ONE_AUTOENCODER,
+                 "--stage-one-steps", "2", "--steps", "1", "--resolution", "64", "--progress-jsonl"])
+    assert code == 0
+    lines = capsys.readouterr().out.splitlines()
+    records = [json.loads(line) for line in lines]
+    assert records[0]["event"] == "notice" and "stage one" in records[0]["message"]
+    assert any(r.get("stage") == "autoencoder" for r in records)
+    model = LeafModel.from_pretrained(run / "model")
+    assert model.card.autoencoder == str(run / "autoencoder")
+    # the app's parser sees stage one's steps but not its Dice or folder: the last done is the model's
+    parser = ProgressParser()
+    events = parser.feed("\n".join(lines) + "\n")
+    dones = [e for e in events if type(e).__name__ == "JobDone"]
+    assert len(dones) == 1 and dones[0].model_dir == run / "model"
+    assert all(getattr(e, "val_dice", 0.0) is not None for e in events)
