@@ -60,6 +60,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=300, help="training steps of every run (the same budget)")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--lr", type=float, default=None, help="default: the trainer's (the preset's) learning rate")
+    parser.add_argument("--warmup-steps", type=int, default=None, help="default: a tenth of --steps, at most 100")
     parser.add_argument("--val-every", type=int, default=None, help="default: steps / 5")
     parser.add_argument("--seed", type=int, default=0, help="training seed, the same for every run")
     parser.add_argument("--seeds", type=int, default=10, help="inference seeds per single-step evaluation")
@@ -111,6 +112,7 @@ def train_setting(args: argparse.Namespace, data: Path, work: Path, name: str, t
         sources=ModelSources(autoencoder=args.autoencoder), resolution=args.resolution,
         prediction_type=spec["prediction_type"], beta_schedule=spec.get("beta_schedule", "linear"),
         steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+        warmup_steps=args.warmup_steps if args.warmup_steps is not None else min(100, max(1, args.steps // 10)),
         val_every=args.val_every or max(1, args.steps // 5), checkpoint_every=args.steps + 1,
         align_weight=args.align_weight if spec.get("align") else 0.0,
         teacher=teacher if spec.get("align") else None, seed=args.seed, device="cpu", name=f"reproduce {name}",
