@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSlider,
     QSplitter,
-    QWidget,
 )
 
 from leaf_app.document import mask_ops

@@ -320,8 +320,11 @@ class CorrectionStore:
             new_keys = [k for k in dict.fromkeys(image_keys) if k not in known]
             assigned = {k: "val" if _unit_hash(seed, k) < val_fraction else "train" for k in new_keys}
             parts = {k: known.get(k) or assigned[k] for k in image_keys}
-            # Only new keys may be moved, so nothing exported before ever changes part.
-            if len(parts) >= 2 and new_keys:
+            # Only new keys may be moved, so nothing exported before ever changes part. A lone
+            # image trains (there is nothing to train on otherwise); val comes with the next ones.
+            if len(parts) == 1 and new_keys:
+                assigned[new_keys[0]] = "train"
+            elif len(parts) >= 2 and new_keys:
                 if val_fraction > 0 and "val" not in parts.values():
                     assigned[min(new_keys, key=lambda k: _unit_hash(seed, k))] = "val"
                 elif "train" not in parts.values():

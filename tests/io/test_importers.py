@@ -72,6 +72,7 @@ def test_cvc_clinicdb_80_10_10_is_reproducible(tmp_path: Path) -> None:
     first = import_dataset("cvc-clinicdb", tmp_path / "CVC-ClinicDB", tmp_path / "a", seed=3)
     second = import_dataset("cvc-clinicdb", tmp_path / "CVC-ClinicDB", tmp_path / "b", seed=3)
     assert first.imported == 18 and first.split_sizes == {"train": 14, "val": 2, "test": 2}
+    assert second.split_sizes == first.split_sizes
     problems = {s.path.name: s.problem for s in first.skipped}
     assert set(problems) == {"7.tif", "8.tif"} and "mask is 10x10 but its image is 40x30" in problems["8.tif"]
     for name in ("splits.json", "SOURCE.md", "masks/1.png", "images/1.tif"):

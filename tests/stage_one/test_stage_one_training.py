@@ -16,7 +16,7 @@ from leaf_core.cli.main import main
 from leaf_core.io.dataset_folder import DatasetFolder
 from leaf_core.model.autoencoder import load_autoencoder
 from leaf_core.model.leaf_model import LeafModel
-from leaf_core.training.autoencoder_config import CARD_FILE, WEIGHTS_DIR, AutoencoderCard, AutoencoderTrainConfig
+from leaf_core.training.autoencoder_config import WEIGHTS_DIR, AutoencoderCard, AutoencoderTrainConfig
 from leaf_core.training.autoencoder_trainer import mask_reconstruction_dice, new_autoencoder, train_autoencoder
 from leaf_core.training.pairs import TrainingPairs
 
