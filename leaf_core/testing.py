@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 import torch
 from diffusers import AutoencoderTiny
@@ -17,6 +19,8 @@ from leaf_core.model.leaf_model import LeafModel
 from leaf_core.model.unet import UNetSpec, build_unet
 
 TINY_RESOLUTION = 64
+SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
 
 
 def build_tiny_model(seed: int = 0, prediction_type: str = "sample") -> LeafModel:
@@ -64,3 +68,53 @@ def write_synthetic_dataset(root: Path, n: int = 8, size: tuple[int, int] = (80,
     splits = {"train": ids[: n - 3], "val": ids[n - 3 : n - 1], "test": ids[n - 1 :]}
     (root / "splits.json").write_text(json.dumps(splits))
     return root
+
+
+def dicom_dataset(
+    pixels: np.ndarray,
+    photometric: str = "MONOCHROME2",
+    sop_class: str = SECONDARY_CAPTURE,
+    frames: int | None = None,
+    **attributes: object,
+) -> Dataset:
+    """A complete DICOM image with a patient, study and series, holding ``pixels`` uncompressed.
+
+    pixels: HxW, HxWx3, FxHxW or FxHxWx3 (``frames`` says the first axis is frames).
+    """
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = sop_class
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = sop_class
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.FrameOfReferenceUID = generate_uid()
+    ds.PatientName = "Doe^Jane"
+    ds.PatientID = "MRN-12345"
+    ds.PatientBirthDate = "19700101"
+    ds.PatientSex = "F"
+    ds.StudyDate = "20240102"
+    ds.StudyTime = "101010"
+    ds.AccessionNumber = "ACC999"
+    ds.ReferringPhysicianName = "House^Gregory"
+    ds.StudyID = "S1"
+    ds.SeriesNumber = 1
+    ds.InstanceNumber = 1
+    ds.Modality = "OT"
+    ds.Manufacturer = "Test"
+    ds.ConversionType = "WSD"
+    ds.set_pixel_data(pixels, photometric, int(pixels.dtype.itemsize * 8))
+    if frames is not None:
+        ds.NumberOfFrames = frames
+    for keyword, value in attributes.items():
+        setattr(ds, keyword, value)
+    return ds
+
+
+def save_dicom(ds: Dataset, path: Path) -> Path:
+    """Write a dataset as a DICOM file (with preamble and file meta)."""
+    ds.save_as(path, enforce_file_format=True)
+    return path

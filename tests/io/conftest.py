@@ -8,62 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
-from pydicom.uid import ExplicitVRLittleEndian, JPEGBaseline8Bit, generate_uid
+from pydicom.uid import JPEGBaseline8Bit
 
-SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
-CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
+from leaf_core.testing import CT_IMAGE, SECONDARY_CAPTURE, dicom_dataset  # noqa: F401  (used by the tests)
+from leaf_core.testing import save_dicom as save  # noqa: F401
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-
-
-def dicom_dataset(
-    pixels: np.ndarray,
-    photometric: str = "MONOCHROME2",
-    sop_class: str = SECONDARY_CAPTURE,
-    frames: int | None = None,
-    **attributes: object,
-) -> Dataset:
-    """A complete DICOM image with a patient, study and series, holding ``pixels`` uncompressed.
-
-    pixels: HxW, HxWx3, FxHxW or FxHxWx3 (``frames`` says the first axis is frames).
-    """
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = sop_class
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID = generate_uid()
-    ds.SeriesInstanceUID = generate_uid()
-    ds.FrameOfReferenceUID = generate_uid()
-    ds.PatientName = "Doe^Jane"
-    ds.PatientID = "MRN-12345"
-    ds.PatientBirthDate = "19700101"
-    ds.PatientSex = "F"
-    ds.StudyDate = "20240102"
-    ds.StudyTime = "101010"
-    ds.AccessionNumber = "ACC999"
-    ds.ReferringPhysicianName = "House^Gregory"
-    ds.StudyID = "S1"
-    ds.SeriesNumber = 1
-    ds.InstanceNumber = 1
-    ds.Modality = "OT"
-    ds.Manufacturer = "Test"
-    ds.ConversionType = "WSD"
-    ds.set_pixel_data(pixels, photometric, int(pixels.dtype.itemsize * 8))
-    if frames is not None:
-        ds.NumberOfFrames = frames
-    for keyword, value in attributes.items():
-        setattr(ds, keyword, value)
-    return ds
-
-
-def save(ds: Dataset, path: Path) -> Path:
-    ds.save_as(path, enforce_file_format=True)
-    return path
 
 
 def jpeg_baseline_dataset(rgb: np.ndarray, photometric: str) -> Dataset:
