@@ -131,6 +131,11 @@ def train(config: TrainConfig, model: LeafModel | None = None) -> TrainResult:
         alignment.teacher.to(accelerator.device)
     prepared = accelerator.prepare(*trainables.values(), optimizer, lr_scheduler)
     optimizer, lr_scheduler = prepared[-2], prepared[-1]
+    # What the forward pass calls: under several processes these are the DDP-wrapped modules
+    # (gradients are synchronised through them); ``model`` keeps the plain ones for saving.
+    wrapped = dict(zip(trainables, prepared[:-2]))
+    if alignment is not None and alignment.active:
+        alignment.projector = wrapped["projector"]
     model.train()
     model.mask_autoencoder.eval()
 
@@ -170,8 +175,8 @@ def train(config: TrainConfig, model: LeafModel | None = None) -> TrainResult:
     mask_cache = MaskLatentCache()
     try:
         for step in range(start_step, config.steps):
-            losses = train_step(model, pairs, config, accelerator, optimizer, lr_scheduler, parameters, alignment,
-                                mask_cache, step, global_batch)
+            losses = train_step(model, wrapped, pairs, config, accelerator, optimizer, lr_scheduler, parameters,
+                                alignment, mask_cache, step, global_batch)
             if ema is not None:
                 ema.step(model.unet.parameters())
             reporter.emit("step", step=step + 1, total_steps=config.steps, lr=lr_scheduler.get_last_lr()[0], **losses)
@@ -198,7 +203,7 @@ def train(config: TrainConfig, model: LeafModel | None = None) -> TrainResult:
     return TrainResult(config.model_dir, best_val_dice, config.steps)
 
 
-def train_step(model: LeafModel, pairs: TrainingPairs, config: TrainConfig, accelerator: Accelerator,
+def train_step(model: LeafModel, wrapped: dict[str, torch.nn.Module], pairs: TrainingPairs, config: TrainConfig, accelerator: Accelerator,
                optimizer: torch.optim.Optimizer, lr_scheduler, parameters: list[torch.nn.Parameter],
                alignment: Alignment | None, mask_cache: MaskLatentCache, step: int, global_batch: int) -> dict[str, float]:
     """One optimizer step (over ``grad_accum`` micro-batches); returns the mean loss terms."""
@@ -210,7 +215,7 @@ def train_step(model: LeafModel, pairs: TrainingPairs, config: TrainConfig, acce
         images, masks, keys = pairs.batch(local, generator, config.augment)
         images = images.to(accelerator.device)
         timesteps = torch.randint(0, model.scheduler.config.num_train_timesteps, (len(local),), generator=generator)
-        with accelerator.accumulate(model.unet, model.image_encoder), accelerator.autocast():
+        with accelerator.accumulate(wrapped["unet"], wrapped["image_encoder"]), accelerator.autocast():
             with torch.no_grad():
                 mask_latents = mask_cache.latents(keys, masks, lambda m: encode_latent(
                     model.mask_autoencoder, masks_to_autoencoder_input(m.to(accelerator.device)))).to(accelerator.device)
@@ -218,8 +223,8 @@ def train_step(model: LeafModel, pairs: TrainingPairs, config: TrainConfig, acce
             timesteps = timesteps.to(accelerator.device)
             a_t, s_t = signal_and_noise_scales(model.scheduler, timesteps)
             noisy = add_noise(mask_latents, noise, a_t, s_t)
-            image_latents = model.image_encoder(images)
-            output = model.unet(torch.cat([image_latents, noisy], dim=1), timesteps).sample
+            image_latents = wrapped["image_encoder"](images)
+            output = wrapped["unet"](torch.cat([image_latents, noisy], dim=1), timesteps).sample
             target = training_target(model.config.prediction_type, mask_latents, noise, a_t, s_t)
             loss_pred = F.l1_loss(output.float(), target.float())
             loss = loss_pred
