@@ -82,3 +82,13 @@ def test_taesd_in_the_original_layout_reconstructs_masks(shared_path):
         probability = decoded_to_probability(decode_latent(autoencoder, latent))[0].numpy()
     assert latent.shape == (1, 4, 16, 16)
     assert dice_score(probability >= 0.5, mask > 0) > 0.97
+
+
+def test_a_new_model_never_builds_on_an_untrained_autoencoder_by_accident():
+    from leaf_core.errors import LeafError
+    from leaf_core.model import ModelSources, build_model
+
+    with pytest.raises(LeafError, match="leaf train-autoencoder"):
+        build_model("cpu")  # offline in tests: the preset's hub autoencoder cannot be had
+    random = build_model("cpu", ModelSources(autoencoder="random"), resolution=64)
+    assert random.card.autoencoder.startswith("untrained") and random.card.notes
