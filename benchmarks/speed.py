@@ -207,14 +207,16 @@ def train_worker(args: argparse.Namespace, preset: str) -> dict:
     parameters = [*model.unet.parameters(), *model.image_encoder.parameters()]
     optimizer = torch.optim.AdamW(parameters, lr=1e-4, weight_decay=0.01)
     lr_scheduler = get_scheduler("constant_with_warmup", optimizer, num_warmup_steps=0)
-    _, _, optimizer, lr_scheduler = accelerator.prepare(model.unet, model.image_encoder, optimizer, lr_scheduler)
+    unet, image_encoder, optimizer, lr_scheduler = accelerator.prepare(model.unet, model.image_encoder, optimizer,
+                                                                       lr_scheduler)
+    wrapped = {"unet": unet, "image_encoder": image_encoder}
     model.train()
     model.mask_autoencoder.eval()
     ema = EMAModel(model.unet.parameters(), decay=0.9999, use_ema_warmup=True, power=2 / 3)
     cache = MaskLatentCache()
 
     def step(i: int) -> None:
-        train_step(model, pairs, config, accelerator, optimizer, lr_scheduler, parameters, None, cache, i,
+        train_step(model, wrapped, pairs, config, accelerator, optimizer, lr_scheduler, parameters, None, cache, i,
                    args.train_batch)
         ema.step(model.unet.parameters())
     step(0)  # warm-up; fills the mask-latent cache (the batch is the whole synthetic set)
