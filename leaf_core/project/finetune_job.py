@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -162,7 +163,7 @@ def prepare_job(
     start_from: str | Path | None,
     settings: FinetuneSettings = FinetuneSettings(),
     taesd_dir: str | Path | None = None,
-    python: str = sys.executable,
+    engine: Sequence[str] | None = None,
 ) -> FinetuneJob:
     """Export the corrections to a new staging folder and build the command that trains on them.
 
@@ -171,6 +172,7 @@ def prepare_job(
             train a new model from the ``cpu`` preset (the first fine-tune of a fresh install).
         taesd_dir: a local TAESD folder; the new model starts from its pretrained autoencoder
             (used only when ``start_from`` is None).
+        engine: how to run ``leaf`` (default: ``engine_command()``).
     """
     if isinstance(start_from, str):
         version = store.models.get(start_from)  # raises for an unknown name
@@ -187,7 +189,7 @@ def prepare_job(
     try:
         dataset_dir = store.export_dataset(staging / DATASET_DIR, settings.val_fraction, settings.seed)
         out_dir = staging / OUT_DIR
-        command = build_command(start_model, dataset_dir, out_dir, settings, taesd_dir, python)
+        command = build_command(start_model, dataset_dir, out_dir, settings, taesd_dir, engine)
     except BaseException:
         store.models.discard(staging)
         raise
@@ -202,16 +204,24 @@ def prepare_job(
     )
 
 
+def engine_command() -> list[str]:
+    """How to run ``leaf``: the program bundled beside a frozen (PyInstaller) app, which has no
+    ``-m``, else this Python with the engine's module."""
+    if getattr(sys, "frozen", False):
+        return [str(Path(sys.executable).with_name("leaf.exe" if sys.platform == "win32" else "leaf"))]
+    return [sys.executable, "-m", "leaf_core.cli.main"]
+
+
 def build_command(
     start_model: Path | None,
     dataset_dir: Path,
     out_dir: Path,
     settings: FinetuneSettings,
     taesd_dir: str | Path | None = None,
-    python: str = sys.executable,
+    engine: Sequence[str] | None = None,
 ) -> list[str]:
     """``leaf finetune --model M ...``, or ``leaf train --preset cpu ...`` when there is no model."""
-    command = [python, "-m", "leaf_core.cli.main"]
+    command = list(engine) if engine is not None else engine_command()
     if start_model is not None:
         command += ["finetune", "--model", str(start_model)]
     else:

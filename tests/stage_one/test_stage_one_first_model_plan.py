@@ -29,7 +29,7 @@ def fake_taesd(folder: Path) -> Path:
 
 
 def first_command(tmp_path: Path, taesd: Path | None) -> list[str]:
-    return build_command(None, tmp_path / "dataset", tmp_path / "out", FinetuneSettings(), taesd, python="py")
+    return build_command(None, tmp_path / "dataset", tmp_path / "out", FinetuneSettings(), taesd, engine=("py", "-m", "leaf_core.cli.main"))
 
 
 def test_with_taesd_the_first_model_trains_on_it(tmp_path):
@@ -77,3 +77,17 @@ def test_train_with_stage_one_builds_the_model_on_its_own_autoencoder(tmp_path, 
     dones = [e for e in events if type(e).__name__ == "JobDone"]
     assert len(dones) == 1 and dones[0].model_dir == run / "model"
     assert all(getattr(e, "val_dice", 0.0) is not None for e in events)
+
+
+def test_a_frozen_app_runs_the_bundled_leaf_program_and_a_checkout_runs_the_module(monkeypatch, tmp_path):
+    import sys
+
+    from leaf_core.project.finetune_job import engine_command
+
+    assert engine_command() == [sys.executable, "-m", "leaf_core.cli.main"]
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "leaf-annotate"))
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert engine_command() == [str(tmp_path / "leaf")]
+    monkeypatch.setattr(sys, "platform", "win32")
+    assert engine_command() == [str(tmp_path / "leaf.exe")]
