@@ -25,6 +25,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--val-every", type=int, default=250)
+    parser.add_argument("--lr", type=float, default=None, help="default: the preset's")
+    parser.add_argument("--lr-schedule", choices=["constant", "cosine"], default=None, help="default: the preset's")
+    parser.add_argument("--final-timestep-fraction", type=float, default=None, help="default: the preset's")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--run-dir", type=Path, default=Path("/tmp/leaf-quality-run"))
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "quality.json")
@@ -37,11 +40,14 @@ def main(argv: list[str] | None = None) -> dict:
     from leaf_core.evaluation import evaluate_images, load_labelled_images
     from leaf_core.io.dataset_folder import DatasetFolder
     from leaf_core.model import LeafModel, ModelSources
+    from leaf_core.model.presets import PRESETS
     from leaf_core.training import TrainConfig, train
 
     config = TrainConfig(data=args.data, run_dir=args.run_dir, model_dir=args.run_dir / "model", preset="cpu",
                          sources=ModelSources(autoencoder=args.autoencoder), resolution=args.resolution,
-                         steps=args.steps, val_every=args.val_every, checkpoint_every=args.steps + 1)
+                         steps=args.steps, lr=args.lr, lr_schedule=args.lr_schedule,
+                         final_timestep_fraction=args.final_timestep_fraction,
+                         val_every=args.val_every, checkpoint_every=args.steps + 1)
     start = time.time()
     result = train(config)
     train_minutes = (time.time() - start) / 60
@@ -52,7 +58,11 @@ def main(argv: list[str] | None = None) -> dict:
     figures = {
         "command": "python benchmarks/quality.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "dataset": args.data.name, "preset": "cpu", "resolution": args.resolution, "steps": args.steps,
-        "learning_rate": "preset default (3e-4)", "best_val_dice": result.best_val_dice,
+        "learning_rate": args.lr or PRESETS["cpu"].learning_rate,
+        "lr_schedule": args.lr_schedule or PRESETS["cpu"].lr_schedule,
+        "final_timestep_fraction": PRESETS["cpu"].final_timestep_fraction if args.final_timestep_fraction is None
+        else args.final_timestep_fraction,
+        "best_val_dice": result.best_val_dice,
         "test_dice": test.dice, "test_iou": test.iou, "n_test_images": test.n_images,
         "train_minutes": round(train_minutes, 1), "test_seconds": round(time.time() - start, 1),
         "torch_threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),

@@ -17,6 +17,8 @@ def add_training_arguments(parser: argparse.ArgumentParser, steps_default: int) 
     parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
     parser.add_argument("--lr", type=float, default=None,
                         help="learning rate (default: the preset's; paper 4e-5, cpu 3e-4)")
+    parser.add_argument("--lr-schedule", choices=["constant", "cosine"], default=None,
+                        help="after warm-up: constant (paper) or cosine decay to 0 (default: the preset's)")
     parser.add_argument("--weight-decay", type=float, default=DEFAULTS.weight_decay)
     parser.add_argument("--warmup-steps", type=int, default=DEFAULTS.warmup_steps)
     parser.add_argument("--grad-clip", type=float, default=DEFAULTS.grad_clip)
@@ -27,6 +29,9 @@ def add_training_arguments(parser: argparse.ArgumentParser, steps_default: int) 
                         help="lambda of the feature-alignment loss, 0 = off (default: paper 1.0, cpu 0)")
     parser.add_argument("--teacher", default=None, help="vision encoder for alignment: hub id or local folder "
                         "(default: the preset's DINOv2)")
+    parser.add_argument("--final-timestep-fraction", type=float, default=None,
+                        help="share of training samples at t=T-1, the single inference step; the rest are "
+                        "uniform (default: the preset's; paper 0)")
     parser.add_argument("--align-block", type=int, default=DEFAULTS.align_block, help="U-Net down block to align")
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
     parser.add_argument("--val-every", type=int, default=DEFAULTS.val_every)
@@ -45,9 +50,9 @@ def training_config(args: argparse.Namespace, run_dir: Path, model_dir: Path, **
     """A TrainConfig from parsed arguments."""
     return TrainConfig(
         data=args.data, run_dir=run_dir, model_dir=model_dir, steps=args.steps, batch_size=args.batch_size,
-        lr=args.lr, weight_decay=args.weight_decay, warmup_steps=args.warmup_steps, grad_clip=args.grad_clip,
+        lr=args.lr, lr_schedule=args.lr_schedule, weight_decay=args.weight_decay, warmup_steps=args.warmup_steps, grad_clip=args.grad_clip,
         grad_accum=args.grad_accum, ema=args.ema, ema_decay=args.ema_decay, align_weight=args.align_weight,
-        teacher=args.teacher, align_block=args.align_block, seed=args.seed, val_every=args.val_every,
+        teacher=args.teacher, final_timestep_fraction=args.final_timestep_fraction, align_block=args.align_block, seed=args.seed, val_every=args.val_every,
         checkpoint_every=args.checkpoint_every, mixed_precision=args.mixed_precision, device=args.device,
         augment=args.augment, resume=args.resume, name=args.name, progress_jsonl=args.progress_jsonl, **extra,
     )

@@ -30,6 +30,7 @@ class TrainConfig:
     steps: int = 1500
     batch_size: int = 4
     lr: float | None = None  # None: the preset's (paper 4e-5)
+    lr_schedule: str | None = None  # "constant" or "cosine" (after warm-up); None: the preset's
     weight_decay: float = 0.01
     warmup_steps: int = 100
     grad_clip: float = 1.0
@@ -38,6 +39,7 @@ class TrainConfig:
     ema_decay: float = 0.9999
     align_weight: float | None = None  # None: the preset's for a new model, 0 for a fine-tune
     teacher: str | None = None
+    final_timestep_fraction: float | None = None  # None: the preset's (paper 0, uniform t)
     align_block: int = 0
     seed: int = 0
     val_every: int = 250

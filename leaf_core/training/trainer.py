@@ -39,6 +39,9 @@ from leaf_core.training.progress import ProgressReporter
 
 log = logging.getLogger(__name__)
 
+# Our names for the learning-rate schedules (after warm-up) -> diffusers' get_scheduler names.
+LR_SCHEDULES = {"constant": "constant_with_warmup", "cosine": "cosine"}
+
 
 @dataclass
 class TrainResult:
@@ -91,7 +94,12 @@ def resolve_defaults(config: TrainConfig, model: LeafModel) -> TrainConfig:
     if align_weight is None:
         align_weight = preset.align_weight if preset and not fine_tuning else 0.0
     teacher = config.teacher or (preset.teacher if preset else None)
-    return dataclasses.replace(config, lr=lr, align_weight=align_weight, teacher=teacher)
+    final_fraction = config.final_timestep_fraction
+    if final_fraction is None:
+        final_fraction = preset.final_timestep_fraction if preset else 0.0
+    lr_schedule = config.lr_schedule or (preset.lr_schedule if preset else "constant")
+    return dataclasses.replace(config, lr=lr, lr_schedule=lr_schedule, align_weight=align_weight, teacher=teacher,
+                               final_timestep_fraction=final_fraction)
 
 
 def train(config: TrainConfig, model: LeafModel | None = None) -> TrainResult:
@@ -125,7 +133,8 @@ def train(config: TrainConfig, model: LeafModel | None = None) -> TrainResult:
         trainables["projector"] = alignment.projector
     parameters = [p for m in trainables.values() for p in m.parameters()]
     optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
-    lr_scheduler = get_scheduler("constant_with_warmup", optimizer, num_warmup_steps=config.warmup_steps)
+    lr_scheduler = get_scheduler(LR_SCHEDULES[config.lr_schedule], optimizer, num_warmup_steps=config.warmup_steps,
+                                 num_training_steps=config.steps)
     model.mask_autoencoder.to(accelerator.device)
     if alignment is not None and alignment.active:
         alignment.teacher.to(accelerator.device)
@@ -214,7 +223,8 @@ def train_step(model: LeafModel, wrapped: dict[str, torch.nn.Module], pairs: Tra
         local = indices[accelerator.process_index * config.batch_size : (accelerator.process_index + 1) * config.batch_size]
         images, masks, keys = pairs.batch(local, generator, config.augment)
         images = images.to(accelerator.device)
-        timesteps = torch.randint(0, model.scheduler.config.num_train_timesteps, (len(local),), generator=generator)
+        timesteps = sample_timesteps(len(local), model.scheduler.config.num_train_timesteps,
+                                     config.final_timestep_fraction, generator)
         with accelerator.accumulate(wrapped["unet"], wrapped["image_encoder"]), accelerator.autocast():
             with torch.no_grad():
                 mask_latents = mask_cache.latents(keys, masks, lambda m: encode_latent(
@@ -244,6 +254,14 @@ def train_step(model: LeafModel, wrapped: dict[str, torch.nn.Module], pairs: Tra
         totals["loss_pred"] += loss_pred.item() / config.grad_accum
         totals["loss_align"] += loss_align.item() / config.grad_accum
     return totals
+
+
+def sample_timesteps(count: int, num_train_timesteps: int, final_fraction: float,
+                     generator: torch.Generator) -> torch.Tensor:
+    """Uniform timesteps, of which about ``final_fraction`` are replaced by T-1, the one inference uses."""
+    timesteps = torch.randint(0, num_train_timesteps, (count,), generator=generator)
+    at_final = torch.rand(count, generator=generator) < final_fraction
+    return torch.where(at_final, torch.full_like(timesteps, num_train_timesteps - 1), timesteps)
 
 
 def hash_seed(*parts: int) -> int:

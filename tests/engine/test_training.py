@@ -1,3 +1,4 @@
+import itertools
 import json
 from pathlib import Path
 
@@ -116,3 +117,44 @@ def test_alignment_loss_is_one_mean_over_all_tokens():
     assert alignment_loss(same, opposite).item() == pytest.approx(0.0, abs=1e-6)  # (-1 + 1) / 2, not / 4
     with pytest.raises(ValueError, match="token shapes"):
         alignment_loss(same, same[:, :3])
+
+
+def test_final_timestep_fraction_puts_that_share_of_samples_at_the_inference_step():
+    from leaf_core.training.trainer import sample_timesteps
+
+    generator = torch.Generator().manual_seed(0)
+    uniform = sample_timesteps(20000, 1000, 0.0, generator)
+    half = sample_timesteps(20000, 1000, 0.5, generator)
+    assert int(uniform.min()) == 0 and int(uniform.max()) == 999
+    assert float((uniform == 999).float().mean()) < 0.005
+    assert 0.48 < float((half == 999).float().mean()) < 0.52
+    rest = half[half != 999]
+    assert abs(float(rest.float().mean()) - 499.5) < 15  # the others stay uniform
+    assert bool((sample_timesteps(64, 1000, 1.0, generator) == 999).all())
+
+
+def test_final_timestep_fraction_defaults_to_the_presets_and_an_explicit_value_wins(tmp_path):
+    from leaf_core.model.presets import PRESETS
+    from leaf_core.training.trainer import resolve_defaults
+
+    model = build_tiny_model()
+    model.card.preset = "cpu"
+    config = TrainConfig(data=tmp_path, run_dir=tmp_path, model_dir=tmp_path / "model")
+    assert resolve_defaults(config, model).final_timestep_fraction == PRESETS["cpu"].final_timestep_fraction
+    model.card.preset = "paper"
+    assert resolve_defaults(config, model).final_timestep_fraction == 0.0  # the paper trains on uniform t
+    explicit = TrainConfig(data=tmp_path, run_dir=tmp_path, model_dir=tmp_path / "model", final_timestep_fraction=0.25)
+    assert resolve_defaults(explicit, model).final_timestep_fraction == 0.25
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_lr_schedule_after_warmup_is_constant_or_decays_to_zero(synthetic_dataset, tmp_path, schedule):
+    run = tmp_path / "run"
+    train(tiny_config(synthetic_dataset, run, steps=6, val_every=100, checkpoint_every=100, lr_schedule=schedule),
+          model=build_tiny_model())
+    lrs = [e["lr"] for e in read_log(run) if e["event"] == "step"]
+    assert len(lrs) == 6 and lrs[0] == pytest.approx(1e-3)  # the lr in force during step 1 (after 1 warm-up step)
+    if schedule == "constant":
+        assert lrs == pytest.approx([1e-3] * 6)
+    else:
+        assert all(a > b for a, b in itertools.pairwise(lrs)) and lrs[-1] < 1e-4
