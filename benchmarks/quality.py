@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--lr", type=float, default=None, help="default: the preset's")
     parser.add_argument("--lr-schedule", choices=["constant", "cosine"], default=None, help="default: the preset's")
     parser.add_argument("--final-timestep-fraction", type=float, default=None, help="default: the preset's")
+    parser.add_argument("--seed", type=int, default=0, help="training seed")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--run-dir", type=Path, default=Path("/tmp/leaf-quality-run"))
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "quality.json")
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> dict:
     config = TrainConfig(data=args.data, run_dir=args.run_dir, model_dir=args.run_dir / "model", preset="cpu",
                          sources=ModelSources(autoencoder=args.autoencoder), resolution=args.resolution,
                          steps=args.steps, lr=args.lr, lr_schedule=args.lr_schedule,
-                         final_timestep_fraction=args.final_timestep_fraction,
+                         final_timestep_fraction=args.final_timestep_fraction, seed=args.seed,
                          val_every=args.val_every, checkpoint_every=args.steps + 1)
     start = time.time()
     result = train(config)
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None) -> dict:
         "dataset": args.data.name, "preset": "cpu", "resolution": args.resolution, "steps": args.steps,
         "learning_rate": args.lr or PRESETS["cpu"].learning_rate,
         "lr_schedule": args.lr_schedule or PRESETS["cpu"].lr_schedule,
+        "seed": args.seed,
         "final_timestep_fraction": PRESETS["cpu"].final_timestep_fraction if args.final_timestep_fraction is None
         else args.final_timestep_fraction,
         "best_val_dice": result.best_val_dice,

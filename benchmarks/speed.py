@@ -109,6 +109,48 @@ def baseline_probabilities(model, rgb, seeds: list[int], steps: int):
         return model.decode_probability(latents)
 
 
+def component_gflop(model) -> dict:
+    """Floating-point work of one single-step prediction at batch 1, per component, in GFLOP."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    resolution, latent = model.config.resolution, model.config.resolution // 8
+    channels = model.unet.config.in_channels // 2
+    parts = {
+        "image_encoder": lambda: model.image_encoder(torch.zeros(1, 3, resolution, resolution)),
+        "unet_step": lambda: model.unet(torch.zeros(1, 2 * channels, latent, latent), torch.tensor([999])),
+        "mask_decoder": lambda: model.decode_probability(torch.zeros(1, channels, latent, latent)),
+    }
+    gflop = {}
+    with torch.inference_mode():
+        for name, run in parts.items():
+            with FlopCounterMode(display=False) as counter:
+                run()
+            gflop[name] = counter.get_total_flops() / 1e9
+    return gflop
+
+
+def peak_gflops(precision: str, repeats: int = 3) -> float:
+    """This CPU's best dense rate at ``precision`` with the current threads: the better of a large
+    matmul and a large channels-last 3x3 convolution (what the autoencoders are made of). From CPU
+    seconds over threads, so that a busy machine does not lower it."""
+    import torch
+
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    a, b = torch.randn(2048, 2048, dtype=dtype), torch.randn(2048, 2048, dtype=dtype)
+    conv = torch.nn.Conv2d(128, 128, 3, padding=1).to(dtype=dtype, memory_format=torch.channels_last)
+    x = torch.randn(1, 128, 128, 128, dtype=dtype).contiguous(memory_format=torch.channels_last)
+    rates = []
+    with torch.inference_mode():
+        for run, flop in ((lambda: a @ b, 2 * 2048**3), (lambda: conv(x), 2 * 9 * 128 * 128 * 128 * 128)):
+            run()
+            with timed() as clock:
+                for _ in range(repeats):
+                    run()
+            rates.append(flop * repeats / (clock.cpu_s / torch.get_num_threads()) / 1e9)
+    return max(rates)
+
+
 def per_image(run, images: list, warmup: bool = True) -> dict:
     """CPU and wall seconds per image of ``run(rgb)`` over images, after one untimed call."""
     if warmup:
@@ -144,6 +186,8 @@ def infer_worker(args: argparse.Namespace, preset: str) -> dict:
     out["single_step"] = single
     fastest = min(precisions, key=lambda p: single[p]["cpu_s"])
     out["precision"] = fastest
+    out["gflop"] = component_gflop(model)
+    out["peak_gflops"] = peak_gflops(fastest)
 
     batches = {}
     for batch_size in args.batch_sizes:
@@ -194,7 +238,7 @@ def train_worker(args: argparse.Namespace, preset: str) -> dict:
     from leaf_core.io.dataset_folder import DatasetFolder
     from leaf_core.training import TrainConfig
     from leaf_core.training.pairs import MaskLatentCache, TrainingPairs
-    from leaf_core.training.trainer import train_step
+    from leaf_core.training.trainer import resolve_defaults, train_step
 
     model = build(args, preset)
     resolution = model.config.resolution
@@ -203,6 +247,7 @@ def train_worker(args: argparse.Namespace, preset: str) -> dict:
         pairs = TrainingPairs.load(DatasetFolder(data), "train", resolution, show_progress=False)
         config = TrainConfig(data=data, run_dir=Path(folder) / "run", model_dir=Path(folder) / "model", preset=preset,
                              batch_size=args.train_batch, device="cpu")
+        config = resolve_defaults(config, model)
     accelerator = Accelerator(cpu=args.device == "cpu")
     parameters = [*model.unet.parameters(), *model.image_encoder.parameters()]
     optimizer = torch.optim.AdamW(parameters, lr=1e-4, weight_decay=0.01)
@@ -272,6 +317,10 @@ def summarise(preset: str, infer: dict, train: dict, device: str) -> dict:
         "target_single_step_s_per_image": TARGETS_S.get(preset),
         "parameters": infer["parameters"],
         "autoencoder": infer["autoencoder"],
+        "single_step_gflop": infer["gflop"],
+        "peak_gflops": infer["peak_gflops"],
+        # No implementation at this precision can beat the work divided by the peak rate.
+        "single_step_compute_bound_s": sum(infer["gflop"].values()) / infer["peak_gflops"],
     }
 
 

@@ -61,4 +61,23 @@ def test_speed_writes_the_result_contract(tmp_path):
                 "peak_rss_mb"):
         assert entry[key] > 0, key
     assert entry["resolution"] == 64 and "CPU" in entry["device"]
+    gflop = entry["single_step_gflop"]
+    assert set(gflop) == {"image_encoder", "unet_step", "mask_decoder"} and min(gflop.values()) > 0
+    assert entry["single_step_compute_bound_s"] == pytest.approx(sum(gflop.values()) / entry["peak_gflops"])
     assert "speed.py" in json.loads((out / "speed_meta.json").read_text())["command"]
+
+
+def test_quality_trains_selects_on_val_and_scores_test(tmp_path):
+    quality = load_script("quality")
+    common = load_script("common")
+    data = common.make_synthetic_dataset(tmp_path / "data", n_train=4, n_val=2, n_test=3, size=40)
+    out = tmp_path / "quality.json"
+    figures = quality.main(["--data", str(data), "--autoencoder", str(TAESD), "--steps", "2", "--resolution", "64",
+                            "--val-every", "1", "--seed", "3", "--run-dir", str(tmp_path / "run"), "--out", str(out)])
+    written = json.loads(out.read_text())
+    assert written == figures
+    assert written["steps"] == 2 and written["n_test_images"] == 3 and written["seed"] == 3
+    assert 0.0 <= written["test_dice"] <= 1.0 and 0.0 <= written["best_val_dice"] <= 1.0
+    assert written["lr_schedule"] == "cosine" and written["final_timestep_fraction"] == 0.5  # the cpu preset's
+    assert "quality.py" in written["command"]
+    assert (tmp_path / "run" / "model" / "leaf_config.json").exists()
