@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from leaf_core.training.config import LR_SCHEDULES
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
@@ -26,7 +28,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--val-every", type=int, default=250)
     parser.add_argument("--lr", type=float, default=None, help="default: the preset's")
-    parser.add_argument("--lr-schedule", choices=["constant", "cosine"], default=None, help="default: the preset's")
+    parser.add_argument("--lr-schedule", choices=sorted(LR_SCHEDULES), default=None, help="default: the preset's")
     parser.add_argument("--final-timestep-fraction", type=float, default=None, help="default: the preset's")
     parser.add_argument("--seed", type=int, default=0, help="training seed")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
@@ -41,7 +43,6 @@ def main(argv: list[str] | None = None) -> dict:
     from leaf_core.evaluation import evaluate_images, load_labelled_images
     from leaf_core.io.dataset_folder import DatasetFolder
     from leaf_core.model import LeafModel, ModelSources
-    from leaf_core.model.presets import PRESETS
     from leaf_core.training import TrainConfig, train
 
     config = TrainConfig(data=args.data, run_dir=args.run_dir, model_dir=args.run_dir / "model", preset="cpu",
@@ -59,11 +60,8 @@ def main(argv: list[str] | None = None) -> dict:
     figures = {
         "command": "python benchmarks/quality.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "dataset": args.data.name, "preset": "cpu", "resolution": args.resolution, "steps": args.steps,
-        "learning_rate": args.lr or PRESETS["cpu"].learning_rate,
-        "lr_schedule": args.lr_schedule or PRESETS["cpu"].lr_schedule,
-        "seed": args.seed,
-        "final_timestep_fraction": PRESETS["cpu"].final_timestep_fraction if args.final_timestep_fraction is None
-        else args.final_timestep_fraction,
+        "learning_rate": result.config.lr, "lr_schedule": result.config.lr_schedule, "seed": args.seed,
+        "final_timestep_fraction": result.config.final_timestep_fraction,
         "best_val_dice": result.best_val_dice,
         "test_dice": test.dice, "test_iou": test.iou, "n_test_images": test.n_images,
         "train_minutes": round(train_minutes, 1), "test_seconds": round(time.time() - start, 1),

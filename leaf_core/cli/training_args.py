@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from leaf_core.training.config import TrainConfig
+from leaf_core.training.config import LR_SCHEDULES, TrainConfig
 
 DEFAULTS = TrainConfig(data=Path("."), run_dir=Path("."), model_dir=Path("."))
 
@@ -17,7 +17,7 @@ def add_training_arguments(parser: argparse.ArgumentParser, steps_default: int) 
     parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
     parser.add_argument("--lr", type=float, default=None,
                         help="learning rate (default: the preset's; paper 4e-5, cpu 3e-4)")
-    parser.add_argument("--lr-schedule", choices=["constant", "cosine"], default=None,
+    parser.add_argument("--lr-schedule", choices=sorted(LR_SCHEDULES), default=None,
                         help="after warm-up: constant (paper) or cosine decay to 0 (default: the preset's)")
     parser.add_argument("--weight-decay", type=float, default=DEFAULTS.weight_decay)
     parser.add_argument("--warmup-steps", type=int, default=DEFAULTS.warmup_steps)
@@ -50,9 +50,10 @@ def training_config(args: argparse.Namespace, run_dir: Path, model_dir: Path, **
     """A TrainConfig from parsed arguments."""
     return TrainConfig(
         data=args.data, run_dir=run_dir, model_dir=model_dir, steps=args.steps, batch_size=args.batch_size,
-        lr=args.lr, lr_schedule=args.lr_schedule, weight_decay=args.weight_decay, warmup_steps=args.warmup_steps, grad_clip=args.grad_clip,
-        grad_accum=args.grad_accum, ema=args.ema, ema_decay=args.ema_decay, align_weight=args.align_weight,
-        teacher=args.teacher, final_timestep_fraction=args.final_timestep_fraction, align_block=args.align_block, seed=args.seed, val_every=args.val_every,
+        lr=args.lr, lr_schedule=args.lr_schedule, weight_decay=args.weight_decay, warmup_steps=args.warmup_steps,
+        grad_clip=args.grad_clip, grad_accum=args.grad_accum, ema=args.ema, ema_decay=args.ema_decay,
+        align_weight=args.align_weight, teacher=args.teacher, final_timestep_fraction=args.final_timestep_fraction,
+        align_block=args.align_block, seed=args.seed, val_every=args.val_every,
         checkpoint_every=args.checkpoint_every, mixed_precision=args.mixed_precision, device=args.device,
         augment=args.augment, resume=args.resume, name=args.name, progress_jsonl=args.progress_jsonl, **extra,
     )

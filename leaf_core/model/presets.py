@@ -26,7 +26,7 @@ class Preset:
     align_block: int = 0
     # Share of training samples drawn at the inference timestep T-1 (the rest uniform over 0..T-1).
     final_timestep_fraction: float = 0.0
-    lr_schedule: str = "constant"  # diffusers' get_scheduler name, always with warm-up
+    lr_schedule: str = "constant"  # a key of leaf_core.training.config.LR_SCHEDULES (after warm-up)
 
     def unet_spec(self, resolution: int | None = None, latent_channels: int = 4) -> UNetSpec:
         return UNetSpec(

@@ -7,6 +7,9 @@ from pathlib import Path
 
 from leaf_core.model.builder import ModelSources
 
+# Our names for the learning-rate schedules (after warm-up) -> diffusers' get_scheduler names.
+LR_SCHEDULES = {"constant": "constant_with_warmup", "cosine": "cosine"}
+
 
 @dataclass
 class TrainConfig:
@@ -30,7 +33,7 @@ class TrainConfig:
     steps: int = 1500
     batch_size: int = 4
     lr: float | None = None  # None: the preset's (paper 4e-5)
-    lr_schedule: str | None = None  # "constant" or "cosine" (after warm-up); None: the preset's
+    lr_schedule: str | None = None  # a key of LR_SCHEDULES; None: the preset's
     weight_decay: float = 0.01
     warmup_steps: int = 100
     grad_clip: float = 1.0

@@ -33,14 +33,11 @@ from leaf_core.model.parameterization import (
     NoiseScheduleConfig, add_noise, signal_and_noise_scales, training_target,
 )
 from leaf_core.training.checkpoint import TrainerState, latest_checkpoint, load_checkpoint, save_checkpoint
-from leaf_core.training.config import TrainConfig
+from leaf_core.training.config import LR_SCHEDULES, TrainConfig
 from leaf_core.training.pairs import MaskLatentCache, TrainingPairs
 from leaf_core.training.progress import ProgressReporter
 
 log = logging.getLogger(__name__)
-
-# Our names for the learning-rate schedules (after warm-up) -> diffusers' get_scheduler names.
-LR_SCHEDULES = {"constant": "constant_with_warmup", "cosine": "cosine"}
 
 
 @dataclass
@@ -48,6 +45,7 @@ class TrainResult:
     model_dir: Path
     best_val_dice: float | None
     steps: int
+    config: TrainConfig  # with the preset's defaults filled in
 
 
 class Alignment:
@@ -209,7 +207,7 @@ def train(config: TrainConfig, model: LeafModel | None = None) -> TrainResult:
     accelerator.wait_for_everyone()
     reporter.emit("done", model_dir=str(config.model_dir), best_val_dice=best_val_dice, steps=config.steps)
     reporter.close()
-    return TrainResult(config.model_dir, best_val_dice, config.steps)
+    return TrainResult(config.model_dir, best_val_dice, config.steps, config)
 
 
 def train_step(model: LeafModel, wrapped: dict[str, torch.nn.Module], pairs: TrainingPairs, config: TrainConfig, accelerator: Accelerator,
