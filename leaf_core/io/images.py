@@ -1,8 +1,8 @@
 """Read any image a clinician hands us: PNG, JPEG, TIFF, BMP and DICOM, by content.
 
-``read_image(path, frame=None) -> LoadedImage`` looks at the file's first bytes (magic numbers),
-not its extension, so a JPEG saved as ``.png`` still reads. DICOM goes through
-:mod:`leaf_core.io.dicom`.
+``read_image(path, frame=None) -> LoadedImage`` looks at the file's first bytes (magic numbers,
+:mod:`leaf_core.io.sniff`), not its extension, so a JPEG saved as ``.png`` still reads. DICOM
+goes through :mod:`leaf_core.io.dicom`.
 
 What the model gets (``LoadedImage.rgb``, HxWx3 uint8), the documented default:
 
@@ -35,6 +35,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from leaf_core.errors import InputFileError
+from leaf_core.io.sniff import sniff_format
 
 MAX_IMAGE_PIXELS = 150_000_000
 AUTO_PERCENTILES = (0.5, 99.5)
@@ -168,36 +169,6 @@ def window_for_preset(name: str, image: LoadedImage) -> tuple[float, float]:
     if name == "Full range":
         return full_range_window(float(image.intensity.min()), float(image.intensity.max()))
     return robust_window(image.intensity)
-
-
-def sniff_format(path: str | Path) -> str:
-    """'png', 'jpeg', 'tiff', 'bmp' or 'dicom' from the file's first bytes.
-
-    DICOM without the 128-byte preamble is accepted only with a .dcm/.dicom extension.
-    """
-    path = Path(path)
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(132)
-    except IsADirectoryError:
-        raise InputFileError(path, "is a folder, not an image file") from None
-    except FileNotFoundError:
-        raise InputFileError(path, "no such file") from None
-    except OSError as error:
-        raise InputFileError(path, f"cannot be opened ({error.strerror or error})") from None
-    if not head:
-        raise InputFileError(path, "empty file (0 bytes)")
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-        return "tiff"
-    if head.startswith(b"BM"):
-        return "bmp"
-    if head[128:132] == b"DICM" or path.suffix.lower() in (".dcm", ".dicom"):
-        return "dicom"
-    raise InputFileError(path, "not a supported image (expected PNG, JPEG, TIFF, BMP or DICOM content)")
 
 
 def check_pixel_limit(path: Path, width: int, height: int) -> None:
