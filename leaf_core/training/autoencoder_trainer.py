@@ -35,6 +35,7 @@ from leaf_core.model.leaf_model import replace_folder
 from leaf_core.training.autoencoder_config import (
     WEIGHTS_DIR, AutoencoderCard, AutoencoderTrainConfig, autoencoder_architecture,
 )
+from leaf_core.training.losses import soft_dice_loss
 from leaf_core.training.pairs import TrainingPairs
 from leaf_core.training.progress import ProgressReporter
 from leaf_core.training.trainer import hash_seed
@@ -157,13 +158,6 @@ def reconstruction_loss(autoencoder: Autoencoder, masks: torch.Tensor, images: t
     image_loss = F.l1_loss(decoded_images, images)
     total = mask_loss + config.image_weight * image_loss + config.kl_weight * kl
     return ReconstructionLoss(total, mask_loss, image_loss, kl)
-
-
-def soft_dice_loss(probability: torch.Tensor, masks: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
-    """1 - soft Dice of probabilities (B, H, W) against binary masks (B, H, W), mean over images."""
-    dims = (1, 2)
-    overlap = (probability * masks).sum(dims)
-    return (1.0 - (2.0 * overlap + smooth) / (probability.sum(dims) + masks.sum(dims) + smooth)).mean()
 
 
 @torch.inference_mode()

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from diffusers.optimization import get_scheduler
@@ -24,7 +23,6 @@ from diffusers.training_utils import EMAModel
 from leaf_core.errors import LeafError
 from leaf_core.evaluation import LabelledImage, evaluate_images, load_labelled_images
 from leaf_core.io.dataset_folder import DatasetFolder
-from leaf_core.model.alignment import FeatureTap, Projector, alignment_loss, block_output_shape, load_teacher
 from leaf_core.model.autoencoder import encode_latent, masks_to_autoencoder_input
 from leaf_core.model.builder import build_model
 from leaf_core.model.leaf_model import LeafModel
@@ -32,8 +30,10 @@ from leaf_core.model.presets import PRESETS
 from leaf_core.model.parameterization import (
     NoiseScheduleConfig, add_noise, signal_and_noise_scales, training_target,
 )
+from leaf_core.training.alignment import Alignment
 from leaf_core.training.checkpoint import TrainerState, latest_checkpoint, load_checkpoint, save_checkpoint
 from leaf_core.training.config import LR_SCHEDULES, TrainConfig
+from leaf_core.training.losses import latent_prediction_loss
 from leaf_core.training.pairs import MaskLatentCache, TrainingPairs
 from leaf_core.training.progress import ProgressReporter
 
@@ -46,33 +46,6 @@ class TrainResult:
     best_val_dice: float | None
     steps: int
     config: TrainConfig  # with the preset's defaults filled in
-
-
-class Alignment:
-    """The teacher, the projector and the tap on the U-Net block: training only."""
-
-    def __init__(self, model: LeafModel, teacher_source: str, block: int, weight: float) -> None:
-        self.teacher, self.description = load_teacher(teacher_source)
-        self.weight = weight
-        self.projector: Projector | None = None
-        self.tap: FeatureTap | None = None
-        if self.teacher is not None:
-            channels, height, width = block_output_shape(model.unet, block, model.latent_size)
-            self.grid = (height, width)
-            self.projector = Projector(channels, self.teacher.width)
-            self.tap = FeatureTap(model.unet.down_blocks[block])
-
-    @property
-    def active(self) -> bool:
-        return self.teacher is not None
-
-    def loss(self, images: torch.Tensor) -> torch.Tensor:
-        tokens = self.teacher.patch_tokens(images, self.grid)
-        return alignment_loss(tokens, self.projector(self.tap.features))
-
-    def remove(self) -> None:
-        if self.tap is not None:
-            self.tap.remove()
 
 
 def prepare_model(config: TrainConfig) -> LeafModel:
@@ -120,7 +93,7 @@ def train(config: TrainConfig, model: LeafModel | None = None) -> TrainResult:
     if config.align_weight > 0:
         if config.teacher is None:
             raise LeafError("--align-weight needs a teacher (--teacher HUB_ID_OR_FOLDER)")
-        alignment = Alignment(model, config.teacher, config.align_block, config.align_weight)
+        alignment = Alignment(model.unet, model.latent_size, config.teacher, config.align_block, config.align_weight)
         if not alignment.active:
             # One clear line; the card records it too.
             print(f"alignment off: {alignment.description}; training without feature alignment", flush=True)
@@ -234,7 +207,7 @@ def train_step(model: LeafModel, wrapped: dict[str, torch.nn.Module], pairs: Tra
             image_latents = wrapped["image_encoder"](images)
             output = wrapped["unet"](torch.cat([image_latents, noisy], dim=1), timesteps).sample
             target = training_target(model.config.prediction_type, mask_latents, noise, a_t, s_t)
-            loss_pred = F.l1_loss(output.float(), target.float())
+            loss_pred = latent_prediction_loss(output, target)
             loss = loss_pred
             loss_align = torch.zeros((), device=loss.device)
             if alignment is not None and alignment.active:

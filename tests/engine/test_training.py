@@ -8,9 +8,9 @@ from safetensors.torch import load_file
 from transformers import Dinov2Config, Dinov2Model
 
 from leaf_core.model import LeafModel
-from leaf_core.model.alignment import alignment_loss
 from leaf_core.testing import build_tiny_model
 from leaf_core.training import TrainConfig, train
+from leaf_core.training.losses import alignment_loss
 from leaf_core.training.progress import ProgressReporter
 
 

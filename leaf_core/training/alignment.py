@@ -1,4 +1,4 @@
-"""Feature alignment (REPA style), used only in training.
+"""Feature alignment (REPA style), used only in training (the loss itself: training/losses.py).
 
 A frozen vision encoder (DINOv2 by default; CLIP vision also accepted) gives patch tokens h of
 the clean image, resized so that its patch grid equals the H x W of a chosen U-Net encoder block.
@@ -6,20 +6,19 @@ A projector MLP maps that block's features to the teacher's width, and
 
     alignment_loss = -mean over batch and tokens of cos(h_i, phi(m)_i)
 
-(one mean over all B * L tokens: the batch is divided once, not twice). Neither the teacher nor
-the projector is part of a saved model.
+Neither the teacher nor the projector is part of a saved model. ``transformers`` is imported
+only here, and only when a teacher is loaded: the model and inference never need it.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-log = logging.getLogger(__name__)
+from leaf_core.training.losses import alignment_loss
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -86,13 +85,6 @@ class Projector(nn.Module):
         return self.layers(feature_map.flatten(2).transpose(1, 2))
 
 
-def alignment_loss(teacher_tokens: torch.Tensor, projected: torch.Tensor) -> torch.Tensor:
-    """-mean cosine similarity over every token of every image (divided once by B * L)."""
-    if teacher_tokens.shape != projected.shape:
-        raise ValueError(f"token shapes differ: teacher {tuple(teacher_tokens.shape)}, projected {tuple(projected.shape)}")
-    return -F.cosine_similarity(teacher_tokens.float(), projected.float(), dim=-1).mean()
-
-
 @dataclass
 class FeatureTap:
     """Keeps the output of one U-Net down block during a forward pass (a forward hook)."""
@@ -117,3 +109,35 @@ def block_output_shape(unet: nn.Module, block_index: int, latent_size: int) -> t
     channels = block.resnets[-1].out_channels
     size = latent_size // (2**downsamples)
     return channels, size, size
+
+
+class Alignment:
+    """The teacher, the projector and the tap on a U-Net down block, for one training run.
+
+    ``active`` is False when the teacher could not be loaded (``description`` says why); the run
+    then trains without alignment.
+    """
+
+    def __init__(self, unet: nn.Module, latent_size: int, teacher_source: str, block: int, weight: float) -> None:
+        self.teacher, self.description = load_teacher(teacher_source)
+        self.weight = weight
+        self.projector: nn.Module | None = None
+        self.tap: FeatureTap | None = None
+        if self.teacher is not None:
+            channels, height, width = block_output_shape(unet, block, latent_size)
+            self.grid = (height, width)
+            self.projector = Projector(channels, self.teacher.width)
+            self.tap = FeatureTap(unet.down_blocks[block])
+
+    @property
+    def active(self) -> bool:
+        return self.teacher is not None
+
+    def loss(self, images: torch.Tensor) -> torch.Tensor:
+        """L_distill of the features the tap kept in the last U-Net forward pass, for images in [-1, 1]."""
+        tokens = self.teacher.patch_tokens(images, self.grid)
+        return alignment_loss(tokens, self.projector(self.tap.features))
+
+    def remove(self) -> None:
+        if self.tap is not None:
+            self.tap.remove()
