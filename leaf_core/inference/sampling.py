@@ -1,4 +1,9 @@
-"""From image latents to mask latents: one reverse step at t = T (LEAF), or N-step DDIM."""
+"""From image latents to mask latents: one reverse step at t = T (LEAF), or N-step DDIM.
+
+Both apply the model's scheduler settings (leaf_config.json ``schedule``): the clean-latent
+estimate is clamped when ``clip_sample`` is set, as diffusers' DDIM step does, and DDIM visits
+the timesteps its ``timestep_spacing`` gives.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,13 @@ import torch
 from diffusers import DDIMScheduler
 
 from leaf_core.model.leaf_model import LeafModel
-from leaf_core.model.parameterization import clean_latent_from_output, signal_and_noise_scales
+from leaf_core.model.parameterization import clean_latent_from_output, clip_clean_latent, signal_and_noise_scales
+
+SINGLE_STEP = 1  # the default everywhere: LEAF's one reverse step
 
 
 def noise_seed(seed: int, key: str = "") -> int:
-    """A stable per-image seed, so that images of one batch or data set never share their noise."""
+    """A stable seed for (seed, key): an image's key mixed in, so that no two images share their noise."""
     if not key:
         return seed
     digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
@@ -33,26 +40,28 @@ def denoise_single_step(model: LeafModel, image_latents: torch.Tensor, noise: to
     # The conversion to z_hat runs in float32 even under bf16 autocast: eps-prediction divides by a_T.
     output = model.unet(torch.cat([image_latents, noise], dim=1), timesteps).sample.float()
     a_t, s_t = signal_and_noise_scales(model.scheduler, timesteps)
-    return clean_latent_from_output(model.config.prediction_type, output, noise.float(), a_t, s_t)
+    clean = clean_latent_from_output(model.config.prediction_type, output, noise.float(), a_t, s_t)
+    return clip_clean_latent(model.config.schedule, clean)
 
 
 def denoise_ddim(model: LeafModel, image_latents: torch.Tensor, noise: torch.Tensor, steps: int) -> torch.Tensor:
-    """N-step DDIM (eta = 0) from t = T - 1; returns the last step's clean-latent estimate."""
+    """N-step DDIM (eta = 0); returns the last step's clean-latent estimate."""
     scheduler = DDIMScheduler.from_config(model.scheduler.config)
     scheduler.set_timesteps(steps, device=noise.device)
-    latents = noise
-    clean = noise
+    latents = noise.float()
+    clean = latents
     for t in scheduler.timesteps:
         output = model.unet(torch.cat([image_latents, latents], dim=1), t).sample.float()
-        step = scheduler.step(output, t, latents.float())
+        step = scheduler.step(output, t, latents)
         latents, clean = step.prev_sample, step.pred_original_sample
     return clean
 
 
-def sample_mask_latents(model: LeafModel, image_latents: torch.Tensor, noise: torch.Tensor, steps: int = 1) -> torch.Tensor:
+def sample_mask_latents(model: LeafModel, image_latents: torch.Tensor, noise: torch.Tensor,
+                        steps: int = SINGLE_STEP) -> torch.Tensor:
     """Mask latents for each image latent and its noise; ``steps`` = 1 is the single LEAF step."""
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
-    if steps == 1:
+    if steps == SINGLE_STEP:
         return denoise_single_step(model, image_latents, noise)
     return denoise_ddim(model, image_latents, noise, steps)
