@@ -8,7 +8,8 @@ from pathlib import Path
 from leaf_app.document.events import Event
 from leaf_app.document.image_document import ImageDocument
 from leaf_core.errors import LeafError
-from leaf_core.io.images import list_images, read_image
+from leaf_core.io.folders import list_images
+from leaf_core.io.images import read_image
 from leaf_core.tasks import Task, infer_task
 
 

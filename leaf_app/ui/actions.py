@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QMenu, QToolBar
 
 from leaf_app.ui.dialogs import show_error
 from leaf_core.errors import LeafError
-from leaf_core.io.images import WINDOW_PRESETS
+from leaf_core.io.window_presets import WINDOW_PRESETS
 from leaf_core.logging_setup import default_log_file
 
 if TYPE_CHECKING:

@@ -37,7 +37,7 @@ from leaf_app.ui.layers import OverlayMode
 from leaf_app.ui.prediction import PredictionController
 from leaf_app.ui.settings import AppSettings
 from leaf_core.errors import LeafError
-from leaf_core.io.images import window_for_preset
+from leaf_core.io.window_presets import window_for_preset
 from leaf_core.logging_setup import user_data_dir
 from leaf_core.tasks import TASKS, get_task
 

@@ -13,7 +13,8 @@ from leaf_core.cli.training_args import add_device_argument
 from leaf_core.errors import InputFileError, LeafError
 from leaf_core.inference import Predictor, default_device
 from leaf_core.inference.precision import PRECISIONS
-from leaf_core.io.images import list_images, read_image
+from leaf_core.io.folders import list_images
+from leaf_core.io.images import read_image
 from leaf_core.io.masks import write_label_map_png, write_mask_png
 from leaf_core.model import LeafModel
 

@@ -17,10 +17,10 @@ import numpy as np
 
 from leaf_core.errors import InputFileError
 from leaf_core.io.atomic import atomic_write_text
+from leaf_core.io.folders import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom")
 SPLIT_NAMES = ("train", "val", "test")
 
 

@@ -6,7 +6,7 @@ Pipeline for a grey image (MONOCHROME1/2), following PS3.3 C.11:
    Sequence when present. The result is ``LoadedImage.intensity`` (e.g. Hounsfield units).
 2. default rendering (the model input): the file's first VOI LUT Sequence item when present,
    else its first Window Center/Width (rendered linearly, VOI LUT Function ignored), else the
-   robust window of the frame (0.5th-99.5th percentile, see ``images.AUTO_PERCENTILES``).
+   robust window of the frame (0.5th-99.5th percentile, see ``windowing.AUTO_PERCENTILES``).
    ``default_window`` is that window; for a VOI LUT it is the LUT's input range.
 3. MONOCHROME1 is inverted after windowing, so dense tissue is bright as on a viewer.
 
@@ -32,16 +32,9 @@ from pydicom.dataset import Dataset
 from pydicom.pixels import apply_color_lut, apply_modality_lut, get_decoder, pixel_array
 
 from leaf_core.errors import InputFileError
-from leaf_core.io.images import (
-    ImageMeta,
-    LoadedImage,
-    apply_window,
-    check_frame,
-    check_pixel_limit,
-    colour_to_uint8,
-    full_range_window,
-    robust_window,
-)
+from leaf_core.io.image_types import ImageMeta, LoadedImage
+from leaf_core.io.limits import check_frame, check_pixel_limit
+from leaf_core.io.windowing import apply_window, colour_to_uint8, full_range_window, robust_window
 
 PIXEL_DATA_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 

@@ -23,7 +23,7 @@ from pydicom.uid import generate_uid
 from leaf_core.errors import InputFileError
 from leaf_core.io.atomic import atomic_write_bytes
 from leaf_core.io.dicom import PIXEL_DATA_KEYWORDS, load_source
-from leaf_core.io.images import check_frame
+from leaf_core.io.limits import check_frame
 
 ALGORITHM_TYPES = ("AUTOMATIC", "SEMIAUTOMATIC")
 DEFAULT_CATEGORY = codes.SCT.MorphologicallyAbnormalStructure

@@ -16,7 +16,8 @@ from PIL import Image
 
 from leaf_core.errors import InputFileError
 from leaf_core.io.atomic import atomic_write_bytes
-from leaf_core.io.images import decode_pixels, image_size
+from leaf_core.io.images import image_size
+from leaf_core.io.raster import decode_pixels
 
 JPEG_MASK_THRESHOLD = 127
 

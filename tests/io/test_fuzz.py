@@ -22,7 +22,7 @@ from PIL import Image
 from pydicom.uid import RLELossless
 
 from leaf_core.errors import InputFileError
-from leaf_core.io import images
+from leaf_core.io import limits
 from leaf_core.io.dicom import read_dataset
 from leaf_core.io.images import image_size, read_image
 from leaf_core.io.masks import read_mask
@@ -78,7 +78,7 @@ def broken_files(draw: st.DrawFn) -> tuple[str, bytes]:
 @given(case=broken_files())
 def test_only_input_file_errors(reader: str, case: tuple[str, bytes]) -> None:
     name, data = case
-    with tempfile.TemporaryDirectory() as folder, mock.patch.object(images, "MAX_IMAGE_PIXELS", 4_000_000):
+    with tempfile.TemporaryDirectory() as folder, mock.patch.object(limits, "MAX_IMAGE_PIXELS", 4_000_000):
         path = Path(folder) / name
         path.write_bytes(data)
         try:

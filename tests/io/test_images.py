@@ -13,17 +13,11 @@ import tifffile
 from PIL import Image
 
 from leaf_core.errors import InputFileError
-from leaf_core.io import images
-from leaf_core.io.images import (
-    WINDOW_PRESETS,
-    apply_window,
-    image_size,
-    list_images,
-    read_image,
-    read_images,
-    summarize_skipped,
-    window_for_preset,
-)
+from leaf_core.io import limits
+from leaf_core.io.folders import list_images, read_images, summarize_skipped
+from leaf_core.io.images import image_size, read_image
+from leaf_core.io.window_presets import WINDOW_PRESETS, window_for_preset
+from leaf_core.io.windowing import apply_window
 
 
 def test_png_rgb_8bit(tmp_path: Path, colour8: np.ndarray) -> None:
@@ -136,7 +130,7 @@ def test_missing_file_and_folder(tmp_path: Path) -> None:
 
 def test_pixel_limit(tmp_path: Path, colour8: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
     Image.fromarray(colour8).save(tmp_path / "a.png")
-    monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 1000)
+    monkeypatch.setattr(limits, "MAX_IMAGE_PIXELS", 1000)
     with pytest.raises(InputFileError, match="megapixel limit"):
         read_image(tmp_path / "a.png")
 

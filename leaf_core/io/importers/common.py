@@ -19,7 +19,8 @@ import numpy as np
 from leaf_core.errors import InputFileError, LeafError
 from leaf_core.io.atomic import atomic_write_bytes, atomic_write_text
 from leaf_core.io.dataset_folder import SPLIT_NAMES, write_splits
-from leaf_core.io.images import SkippedFile, list_images, read_image, summarize_skipped
+from leaf_core.io.folders import SkippedFile, list_images, summarize_skipped
+from leaf_core.io.images import read_image
 from leaf_core.io.masks import write_mask_png
 
 SUFFIX_FOR_FORMAT = {"png": ".png", "jpeg": ".jpg", "tiff": ".tif", "bmp": ".bmp", "dicom": ".dcm"}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from leaf_core.io.images import decode_pixels
+from leaf_core.io.raster import decode_pixels
 from leaf_core.io.masks import check_mask_size
 from leaf_core.io.importers.common import ImportSummary, SourcePair, find_dir, pair_by_name, write_dataset
 
