@@ -55,12 +55,20 @@ def _png_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def write_mask_png(mask: np.ndarray, path: str | Path) -> Path:
-    """Write an HxW mask (bool or nonzero = foreground) as an 8-bit 0/255 PNG, atomically."""
+def encode_mask_png(mask: np.ndarray) -> bytes:
+    """PNG bytes of an HxW mask (bool or nonzero = foreground) as 8-bit 0/255.
+
+    The same mask always gives the same bytes (the corrections store names files by them).
+    """
     mask = np.asarray(mask)
     if mask.ndim != 2:
         raise ValueError(f"mask must be HxW, got shape {mask.shape}")
-    atomic_write_bytes(path, _png_bytes(np.where(mask != 0, 255, 0).astype(np.uint8)))
+    return _png_bytes(np.where(mask != 0, 255, 0).astype(np.uint8))
+
+
+def write_mask_png(mask: np.ndarray, path: str | Path) -> Path:
+    """Write an HxW mask (bool or nonzero = foreground) as an 8-bit 0/255 PNG, atomically."""
+    atomic_write_bytes(path, encode_mask_png(mask))
     return Path(path)
 
 

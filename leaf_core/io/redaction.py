@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from leaf_core.io.images import ImageMeta
+    from leaf_core.io.image_types import ImageMeta
 
 # Modalities that usually carry burned-in text (PS3.3 C.7.3.1.1.1): ultrasound, endoscopy,
 # external-camera photography, secondary capture (screenshots, scans) and "other".

@@ -3,6 +3,12 @@
 One file, ``catalog.sqlite``, in a rollback journal with ``synchronous=FULL``: a transaction is
 either all on disk or none of it, whatever instant the process dies at. Rows only name files
 that were written (and fsynced) before the transaction that names them commits.
+``secure_delete`` is on, so a value that is deleted or overwritten (a display name, when the
+project stops keeping them) is zeroed in the file, not left in a free page.
+
+Versions: 1 (no redactions, display names always kept for non-DICOM images), 2 (redaction
+boxes per correction; display names only when the project's ``keep_display_names`` is on).
+A version 1 catalog is upgraded when its project is opened (``CorrectionStore.open``).
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ from pathlib import Path
 
 from leaf_core.errors import LeafError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+KEEP_DISPLAY_NAMES = "keep_display_names"
+REDACTION_WARNING_SHOWN = "redaction_warning_shown"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -27,10 +35,10 @@ CREATE TABLE IF NOT EXISTS corrections (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     image_key TEXT NOT NULL,          -- stable, identifier-free key of the source image
     revision INTEGER NOT NULL,        -- 1, 2, ... per image: saving again keeps the history
-    source_name TEXT,                 -- file name only (never the folder), NULL for DICOM
+    source_name TEXT,                 -- display name (file name only) if the project keeps them, else NULL
     source_format TEXT NOT NULL,      -- 'dicom' or the lower-case suffix without the dot
     frame INTEGER,                    -- frame of a multi-frame image, else NULL
-    image_file TEXT NOT NULL,         -- under files/: the copy (de-identified for DICOM)
+    image_file TEXT NOT NULL,         -- under files/: the training copy (training_copy.py)
     corrected_file TEXT NOT NULL,     -- under files/: PNG 0/255
     original_file TEXT,               -- under files/: the model's mask, NULL without one
     height INTEGER NOT NULL,
@@ -40,6 +48,7 @@ CREATE TABLE IF NOT EXISTS corrections (
     task TEXT,
     created_utc TEXT NOT NULL,        -- ISO 8601, UTC
     dice_change REAL,                 -- Dice(original, corrected), NULL without an original
+    redactions TEXT,                  -- JSON [[x0, y0, x1, y1], ...] painted black in image_file, NULL: none
     UNIQUE (image_key, revision)
 );
 CREATE INDEX IF NOT EXISTS corrections_by_image ON corrections (image_key, revision);
@@ -62,6 +71,7 @@ def connect(path: Path, create: bool = False) -> sqlite3.Connection:
         connection.execute("PRAGMA journal_mode=DELETE")
         connection.execute("PRAGMA synchronous=FULL")
         connection.execute("PRAGMA foreign_keys=ON")
+        connection.execute("PRAGMA secure_delete=ON")
         return connection
     except sqlite3.DatabaseError as error:
         raise LeafError(f"cannot open the project catalog '{path}': {error}") from error
@@ -82,6 +92,15 @@ def create_schema(connection: sqlite3.Connection) -> None:
         connection.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('secret_salt', ?)", (secrets.token_hex(16),)
         )
+        connection.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, '0')", (KEEP_DISPLAY_NAMES,))
+
+
+def upgrade_from_version_1(connection: sqlite3.Connection) -> None:
+    """The schema changes from version 1 to 2, inside the caller's transaction (the store also
+    rewrites the stored files and clears the display names in that transaction)."""
+    connection.execute("ALTER TABLE corrections ADD COLUMN redactions TEXT")
+    connection.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, '0')", (KEEP_DISPLAY_NAMES,))
+    connection.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
 
 
 def read_meta(connection: sqlite3.Connection, key: str) -> str | None:
@@ -89,8 +108,15 @@ def read_meta(connection: sqlite3.Connection, key: str) -> str | None:
     return None if row is None else str(row["value"])
 
 
-def check_schema(connection: sqlite3.Connection, path: Path) -> None:
-    """Refuse a catalog written by a newer LEAF (its rows may mean something we do not know)."""
+def write_meta(connection: sqlite3.Connection, key: str, value: str) -> None:
+    """Set one meta value in its own transaction."""
+    with transaction(connection) as db:
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+
+def check_schema(connection: sqlite3.Connection, path: Path) -> int:
+    """The catalog's schema version; refuse one written by a newer LEAF (its rows may mean
+    something we do not know)."""
     try:
         row = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     except sqlite3.DatabaseError as error:
@@ -102,6 +128,7 @@ def check_schema(connection: sqlite3.Connection, path: Path) -> None:
             f"the project '{path.parent}' was written by a newer LEAF Annotate "
             f"(catalog version {row['value']}, this one reads {SCHEMA_VERSION}); please update"
         )
+    return int(row["value"])
 
 
 @contextlib.contextmanager

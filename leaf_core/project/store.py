@@ -2,44 +2,48 @@
 
 Layout of a project folder (mode 0o700, files 0o600: it holds patient images)::
 
-    catalog.sqlite      one row per saved correction (see catalog.py for the columns)
-    files/<sha256>.<ext> content-addressed copies: images (DICOM de-identified), masks (PNG 0/255)
-    models/             model versions v1, v2, ... and the ``current`` pointer (versions.py)
+    catalog.sqlite       one row per saved correction (see catalog.py for the columns)
+    files/<hash>.<ext>   training copies of the images (training_copy.py: DICOM de-identified,
+                         other formats pixels only, redaction boxes painted black) and masks
+                         (PNG 0/255), each named by a salted SHA-256 of its content (identity.py)
+    models/              model versions v1, v2, ... and the ``current`` pointer (versions.py)
+
+Nothing in the folder names a patient: images are known by their salted ``image_key``; the
+catalog keeps an image's file name (a display name, never its folder) only when the project's
+``keep_display_names`` setting is on (off by default; turning it off erases the names kept).
 
 A save writes its files first (each atomically: temporary file, fsync, rename) and commits the
 catalog row that names them last. Files are named by their content, so a save never overwrites a
 file that an older row points at. Killed at any instant, the store holds the old state or the new
 one; files a killed save left behind that no row names are deleted the next time it is opened.
-
-Image identity (``image_key``): 16 hex digits of a SHA-256 of the project's secret salt and the
-SOP Instance UID for DICOM (the file's bytes for other formats), plus the frame for multi-frame
-images; the salt also goes to DICOM de-identification for its new UIDs. The catalog never
-holds a patient identifier: for DICOM no file name is kept at all (names of DICOM files often are
-patient names); for other formats only the file name, never its folder.
+A version 1 catalog is upgraded the same way when opened: new training copies first, then one
+transaction that points the rows at them, then the old files are deleted.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
+import json
 import logging
 import os
-import shutil
 import sqlite3
 import stat
-import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from leaf_core.errors import InputFileError, LeafError
+from leaf_core.errors import LeafError
 from leaf_core.io.atomic import atomic_write_bytes, fsync_directory
-from leaf_core.io.dataset_folder import write_splits
+from leaf_core.io.masks import check_mask_size, encode_mask_png, read_mask
+from leaf_core.io.redaction import Box, boxes_from_lists
+from leaf_core.io.sniff import sniff_format
 from leaf_core.metrics import dice_score
 from leaf_core.project import catalog
+from leaf_core.project.identity import identify_image, stored_file_name
+from leaf_core.project.training_copy import make_training_copy
 from leaf_core.project.versions import ModelVersions
 
 log = logging.getLogger(__name__)
@@ -48,8 +52,6 @@ CATALOG_NAME = "catalog.sqlite"
 FILES_DIR = "files"
 MODELS_DIR = "models"
 LOCK_NAME = ".lock"
-DICOM_SUFFIXES = (".dcm", ".dicom")
-KEY_LENGTH = 16
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class CorrectionRecord:
     image_key: str
     revision: int
     source_name: str | None
+    """The image's file name when the project keeps display names, else None."""
     source_format: str
     frame: int | None
     image_path: Path
@@ -73,14 +76,16 @@ class CorrectionRecord:
     created_utc: str
     dice_change: float | None
     """Dice between the model's original mask and the corrected one (1.0: nothing changed)."""
+    redactions: tuple[Box, ...] = ()
+    """Boxes painted black in the stored image (burned-in text)."""
 
     def read_corrected_mask(self) -> np.ndarray:
         """The corrected mask, HxW bool."""
-        return read_mask_png(self.corrected_mask_path)
+        return read_mask(self.corrected_mask_path)
 
     def read_original_mask(self) -> np.ndarray | None:
         """The model's original mask, HxW bool, or None when the correction started from nothing."""
-        return None if self.original_mask_path is None else read_mask_png(self.original_mask_path)
+        return None if self.original_mask_path is None else read_mask(self.original_mask_path)
 
 
 class CorrectionStore:
@@ -97,7 +102,7 @@ class CorrectionStore:
 
     # ----------------------------------------------------------------- opening
     @classmethod
-    def create(cls, folder: str | Path) -> CorrectionStore:
+    def create(cls, folder: str | Path, keep_display_names: bool = False) -> CorrectionStore:
         """Make a new project in ``folder`` (absent or empty), readable by its owner only."""
         root = Path(folder).resolve()  # absolute: training processes run in another folder
         if root.exists() and (not root.is_dir() or any(root.iterdir())):
@@ -112,20 +117,25 @@ class CorrectionStore:
         connection = catalog.connect(catalog_path, create=True)
         catalog.create_schema(connection)
         fsync_directory(root)
-        return cls(root, connection)
+        store = cls(root, connection)
+        if keep_display_names:
+            store.set_keep_display_names(True)
+        return store
 
     @classmethod
     def open(cls, folder: str | Path) -> CorrectionStore:
-        """Open an existing project and delete what a killed save left behind."""
+        """Open an existing project (upgrading a version 1 catalog) and delete what a killed save left behind."""
         root = Path(folder).resolve()
         catalog_path = root / CATALOG_NAME
         connection = catalog.connect(catalog_path)
-        catalog.check_schema(connection, catalog_path)
+        version = catalog.check_schema(connection, catalog_path)
         mode = stat.S_IMODE(root.stat().st_mode)
         if mode & 0o077:
             log.warning("project folder %s is readable by other users (mode %o); it holds patient images", root, mode)
         store = cls(root, connection)
         store.files_dir.mkdir(mode=0o700, exist_ok=True)
+        if version == 1:
+            store._upgrade_from_version_1()
         store.collect_garbage()
         return store
 
@@ -138,6 +148,28 @@ class CorrectionStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # ---------------------------------------------------------------- settings
+    @property
+    def keep_display_names(self) -> bool:
+        """Whether the catalog keeps each image's file name to show it (off unless the user turns it on)."""
+        return catalog.read_meta(self._connection, catalog.KEEP_DISPLAY_NAMES) == "1"
+
+    def set_keep_display_names(self, keep: bool) -> None:
+        """Turn display names on or off; off erases the names already kept."""
+        with catalog.transaction(self._connection) as db:
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                       (catalog.KEEP_DISPLAY_NAMES, "1" if keep else "0"))
+            if not keep:
+                db.execute("UPDATE corrections SET source_name = NULL")
+
+    @property
+    def redaction_warning_shown(self) -> bool:
+        """Whether the user was told, in this project, that an image may carry burned-in text."""
+        return catalog.read_meta(self._connection, catalog.REDACTION_WARNING_SHOWN) == "1"
+
+    def mark_redaction_warning_shown(self) -> None:
+        catalog.write_meta(self._connection, catalog.REDACTION_WARNING_SHOWN, "1")
+
     # ------------------------------------------------------------------ saving
     def save_correction(
         self,
@@ -148,17 +180,21 @@ class CorrectionStore:
         author: str,
         task: str | None = None,
         frame: int | None = None,
+        redactions: Sequence[Box] = (),
     ) -> CorrectionRecord:
         """Save a corrected mask for an image as its next revision, atomically.
 
         Args:
-            image_path: the image as opened in the app (DICOM is stored de-identified).
-            corrected_mask: HxW bool (nonzero is foreground), the user's corrected mask.
+            image_path: the image as opened in the app; its training copy is stored (DICOM
+                de-identified, other formats pixels only; see training_copy.py).
+            corrected_mask: HxW bool (nonzero is foreground), the user's corrected mask, at the image's size.
             original_mask: HxW, the model's mask before correction, or None (drawn from scratch).
             model_version: the model version that made ``original_mask`` (e.g. "v2"), or None.
             author: who corrected it (shown in the history; not a patient identifier).
             task: what was segmented (e.g. "optic disc"), or None.
             frame: frame index for multi-frame images, else None.
+            redactions: boxes (image pixels) painted black in the stored copy, over burned-in text.
+        Raises InputFileError for an image that cannot be read or kept, ValueError for bad masks.
         """
         corrected = _as_mask(corrected_mask, "corrected_mask")
         original = None if original_mask is None else _as_mask(original_mask, "original_mask")
@@ -167,15 +203,18 @@ class CorrectionStore:
         if not author or not author.strip():
             raise ValueError("author must name who made the correction")
         source = Path(image_path)
-        identity = _identify_source(source, frame, self._salt)
+        identity = identify_image(source, frame, self._salt)
+        copy = make_training_copy(source, identity.source_format, frame, self._salt, tuple(redactions))
+        check_mask_size(source, corrected.shape, (copy.height, copy.width))
         corrected_png = encode_mask_png(corrected)
         original_png = None if original is None else encode_mask_png(original)
         dice_change = None if original is None else float(dice_score(original, corrected))
         created = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        display_name = source.name if self.keep_display_names else None
+        boxes = json.dumps([box.as_list() for box in redactions]) if redactions else None
 
         with catalog.project_lock(self._lock_path):
-            previous = self._latest_row(identity.key)
-            image_file = self._store_image(source, identity, previous)
+            image_file = self._store_bytes(copy.data, copy.suffix)
             corrected_file = self._store_bytes(corrected_png, ".png")
             original_file = None if original_png is None else self._store_bytes(original_png, ".png")
             # Every file named below is on disk (fsynced, renamed, directory fsynced) before this commit.
@@ -186,35 +225,20 @@ class CorrectionStore:
                 cursor = db.execute(
                     """INSERT INTO corrections (image_key, revision, source_name, source_format, frame,
                            image_file, corrected_file, original_file, height, width, model_version,
-                           author, task, created_utc, dice_change)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                           author, task, created_utc, dice_change, redactions)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                     (
-                        identity.key, int(row[0]), identity.source_name, identity.source_format, frame,
+                        identity.key, int(row[0]), display_name, identity.source_format, frame,
                         image_file, corrected_file, original_file, corrected.shape[0], corrected.shape[1],
-                        model_version, author.strip(), task, created, dice_change,
+                        model_version, author.strip(), task, created, dice_change, boxes,
                     ),
                 )
                 new_id = cursor.lastrowid
         return self._record(self._connection.execute("SELECT * FROM corrections WHERE id = ?", (new_id,)).fetchone())
 
-    def _store_image(self, source: Path, identity: _SourceIdentity, previous: sqlite3.Row | None) -> str:
-        if identity.source_format != "dicom":
-            return self._store_bytes(identity.data, identity.suffix)
-        if previous is not None:
-            return str(previous["image_file"])  # the same instance: its de-identified copy is already here
-        deidentify_dicom = _deidentifier()
-        fd, tmp_name = tempfile.mkstemp(dir=self.files_dir, prefix=".deid-", suffix=".tmp")
-        os.close(fd)
-        try:
-            deidentify_dicom(source, Path(tmp_name), uid_salt=self._salt)
-            data = Path(tmp_name).read_bytes()
-        finally:
-            Path(tmp_name).unlink(missing_ok=True)
-        return self._store_bytes(data, ".dcm")
-
     def _store_bytes(self, data: bytes, suffix: str) -> str:
-        """Write ``data`` under files/ named by its SHA-256 (skipped when already there)."""
-        name = hashlib.sha256(data).hexdigest() + suffix
+        """Write ``data`` under files/ named by its salted SHA-256 (skipped when already there)."""
+        name = stored_file_name(data, suffix, self._salt)
         target = self.files_dir / name
         if not target.exists():
             atomic_write_bytes(target, data)  # mkstemp makes it 0o600
@@ -248,8 +272,8 @@ class CorrectionStore:
         return int(self._connection.execute("SELECT COUNT(DISTINCT image_key) FROM corrections").fetchone()[0])
 
     def image_key_for(self, image_path: str | Path, frame: int | None = None) -> str:
-        """The key under which ``image_path`` is (or would be) stored; see the module doc."""
-        return _identify_source(Path(image_path), frame, self._salt).key
+        """The key under which ``image_path`` is (or would be) stored; see identity.py."""
+        return identify_image(image_path, frame, self._salt).key
 
     def _latest_row(self, image_key: str) -> sqlite3.Row | None:
         return self._connection.execute(
@@ -274,40 +298,15 @@ class CorrectionStore:
             task=row["task"],
             created_utc=row["created_utc"],
             dice_change=row["dice_change"],
+            redactions=tuple(boxes_from_lists(json.loads(row["redactions"]))) if row["redactions"] else (),
         )
 
     # -------------------------------------------------------------- exporting
     def export_dataset(self, out_dir: str | Path, val_fraction: float = 0.2, seed: int = 0) -> Path:
-        """Write the newest correction of each image as a dataset folder and return its path.
+        """Write the newest correction of each image as a dataset folder; see export.py."""
+        from leaf_core.project.export import export_dataset
 
-        Layout: images/<image_key>.<ext>, masks/<image_key>.png (0/255), splits.json with train,
-        val and an empty test. An image's part is chosen once, from a hash of (seed, image key),
-        and remembered in the catalog: later exports with more images never move it, so
-        validation Dice stays comparable across fine-tunes. With two images or more, at least one
-        is in val and one in train.
-        """
-        if not 0.0 <= val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
-        records = self.latest_corrections()
-        if not records:
-            raise LeafError("the project has no saved corrections to export yet")
-        out = Path(out_dir)
-        if out.exists() and any(out.iterdir()):
-            raise LeafError(f"cannot export to '{out}': the folder is not empty")
-        parts = self.assign_splits([r.image_key for r in records], val_fraction, seed)
-        for sub in (out, out / "images", out / "masks"):
-            sub.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(out, 0o700)  # a dataset of patient images, like the project itself
-        for record in records:
-            image_target = out / "images" / f"{record.image_key}{record.image_path.suffix}"
-            shutil.copyfile(record.image_path, image_target)
-            os.chmod(image_target, 0o600)
-            mask_target = out / "masks" / f"{record.image_key}.png"
-            shutil.copyfile(record.corrected_mask_path, mask_target)
-            os.chmod(mask_target, 0o600)
-        splits = {name: [k for k, part in parts.items() if part == name] for name in ("train", "val")}
-        write_splits(out, {**splits, "test": []})
-        return out
+        return export_dataset(self, out_dir, val_fraction, seed)
 
     def assign_splits(self, image_keys: list[str], val_fraction: float = 0.2, seed: int = 0) -> dict[str, str]:
         """The part ("train" or "val") of each key; new keys get theirs now and keep it for good."""
@@ -348,76 +347,39 @@ class CorrectionStore:
                     entry.unlink(missing_ok=True)
                     removed.append(entry.name)
         if removed:
-            log.info("removed %d file(s) left by an interrupted save in %s", len(removed), self.files_dir)
+            log.info("removed %d file(s) no correction names from %s", len(removed), self.files_dir)
         return removed
+
+    def _upgrade_from_version_1(self) -> None:
+        """Version 1 kept raster images as they came (EXIF, text chunks), DICOM de-identified by a
+        shorter list, file names for non-DICOM images and plain SHA-256 file names: replace every
+        stored file by its training copy under a salted name and erase the names, in one transaction."""
+        with catalog.project_lock(self._lock_path):
+            rows = self._connection.execute(
+                "SELECT id, image_file, corrected_file, original_file, frame FROM corrections"
+            ).fetchall()
+            renamed: dict[tuple[str, int | None], str] = {}
+            updates = []
+            for row in rows:
+                image_key = (row["image_file"], row["frame"])
+                if image_key not in renamed:
+                    renamed[image_key] = self._store_training_copy_of(self.files_dir / row["image_file"], row["frame"])
+                masks = [self._store_bytes((self.files_dir / name).read_bytes(), ".png") if name else None
+                         for name in (row["corrected_file"], row["original_file"])]
+                updates.append((renamed[image_key], *masks, row["id"]))
+            with catalog.transaction(self._connection) as db:
+                db.executemany(
+                    "UPDATE corrections SET image_file = ?, corrected_file = ?, original_file = ?, source_name = NULL "
+                    "WHERE id = ?", updates)
+                catalog.upgrade_from_version_1(db)
+        log.info("upgraded the catalog of %s to version %d (%d corrections)", self.root, catalog.SCHEMA_VERSION, len(rows))
+
+    def _store_training_copy_of(self, stored: Path, frame: int | None) -> str:
+        copy = make_training_copy(stored, sniff_format(stored), frame, self._salt)
+        return self._store_bytes(copy.data, copy.suffix)
 
 
 # ------------------------------------------------------------------ helpers
-@dataclass(frozen=True)
-class _SourceIdentity:
-    key: str
-    source_format: str
-    source_name: str | None
-    suffix: str
-    data: bytes  # the file's bytes (empty for DICOM, which is copied through de-identification)
-
-
-def _identify_source(path: Path, frame: int | None, salt: str) -> _SourceIdentity:
-    try:
-        if is_dicom_file(path):
-            uid = _sop_instance_uid(path)
-            basis = f"dicom-sop:{uid}" if uid else "dicom-bytes:" + _file_sha256(path)
-            data, source_format, source_name, suffix = b"", "dicom", None, ".dcm"
-        else:
-            data = path.read_bytes()
-            basis = "sha256:" + hashlib.sha256(data).hexdigest()
-            suffix = path.suffix.lower()
-            source_format, source_name = suffix.lstrip(".") or "unknown", path.name
-    except OSError as error:
-        raise InputFileError(path, error.strerror or str(error)) from error
-    if frame is not None:
-        basis += f"#frame={int(frame)}"
-    key = hashlib.sha256(f"{salt}:{basis}".encode("utf-8")).hexdigest()[:KEY_LENGTH]
-    return _SourceIdentity(key, source_format, source_name, suffix, data)
-
-
-def is_dicom_file(path: Path) -> bool:
-    """A .dcm/.dicom suffix, or the 'DICM' marker after the 128-byte preamble."""
-    if path.suffix.lower() in DICOM_SUFFIXES:
-        return True
-    with open(path, "rb") as handle:
-        handle.seek(128)
-        return handle.read(4) == b"DICM"
-
-
-def _sop_instance_uid(path: Path) -> str | None:
-    import pydicom
-
-    try:
-        dataset = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID"], force=True)
-    except Exception as error:  # pydicom raises many kinds for a damaged file
-        raise InputFileError(path, f"not a readable DICOM file ({error})") from error
-    uid = getattr(dataset, "SOPInstanceUID", None)
-    return str(uid) if uid else None
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _deidentifier():
-    try:
-        from leaf_core.io.deidentify import deidentify_dicom
-    except ImportError as error:
-        # Never keep an identifiable copy: refuse rather than store the original.
-        raise LeafError("cannot save a DICOM correction: DICOM de-identification is not available") from error
-    return deidentify_dicom
-
-
 def _unit_hash(seed: int, image_key: str) -> float:
     """A number in [0, 1) fixed by (seed, image_key)."""
     digest = hashlib.sha256(f"{seed}:{image_key}".encode("utf-8")).digest()
@@ -429,21 +391,3 @@ def _as_mask(mask: np.ndarray, name: str) -> np.ndarray:
     if array.ndim != 2 or array.size == 0:
         raise ValueError(f"{name} must be an HxW mask, got shape {array.shape}")
     return array.astype(bool)
-
-
-def encode_mask_png(mask: np.ndarray) -> bytes:
-    """PNG bytes of an HxW mask as 8-bit 0/255, as leaf_core.io.masks.write_mask_png writes it.
-
-    The store needs the bytes before the file (its name is their hash), hence not write_mask_png.
-    The same mask always gives the same bytes.
-    """
-    buffer = io.BytesIO()
-    Image.fromarray(np.where(mask, 255, 0).astype(np.uint8)).save(buffer, "PNG", optimize=False)
-    return buffer.getvalue()
-
-
-def read_mask_png(path: Path) -> np.ndarray:
-    """An HxW bool mask from a stored PNG."""
-    from leaf_core.io.masks import read_mask
-
-    return read_mask(path)

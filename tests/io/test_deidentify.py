@@ -240,3 +240,11 @@ def test_secondary_capture_keeps_what_readers_need(tmp_path: Path, grey16: np.nd
     stored = pydicom.dcmread(out)
     assert (stored.Rows, stored.Columns, stored.PixelSpacing) == (64, 80, [0.2, 0.2])
     assert stored.ConversionType == "WSD" and stored.Modality == "OT"
+
+
+def test_redaction_of_a_bare_dataset(tmp_path: Path, grey16: np.ndarray) -> None:
+    planted = planted_dicom(grey16)
+    source = planted.write(tmp_path / "scan", with_preamble=False)
+    clean = pydicom.dcmread(io.BytesIO(deidentified_dicom_bytes(source, redactions=[Box(0, 0, 5, 5)])))
+    assert (clean.pixel_array[:5, :5] == 0).all()
+    np.testing.assert_array_equal(clean.pixel_array[5:], grey16[5:])

@@ -14,13 +14,16 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 from project_helpers import SIZE, make_png, mask_for
 
 from leaf_core.errors import LeafError
 from leaf_core.io.dataset_folder import DatasetFolder
+from leaf_core.io.images import read_image
 from leaf_core.io.masks import read_mask
 from leaf_core.project.store import CorrectionStore
+from leaf_core.testing import dicom_dataset, save_dicom
 
 HERE = Path(__file__).resolve().parent
 
@@ -51,7 +54,7 @@ def test_project_is_private_and_save_round_trips(store: CorrectionStore, images:
     for path in (record.image_path, record.corrected_mask_path, record.original_mask_path):
         assert _mode(path) == 0o600
         assert path.parent == store.files_dir
-    assert record.image_path.read_bytes() == images[0].read_bytes()
+    np.testing.assert_array_equal(read_image(record.image_path).rgb, read_image(images[0]).rgb)  # pixels only
     np.testing.assert_array_equal(record.read_corrected_mask(), corrected)
     np.testing.assert_array_equal(read_mask(record.original_mask_path), original)
     assert record.revision == 1 and record.model_version == "v3" and record.author == "dr. who"
@@ -59,10 +62,25 @@ def test_project_is_private_and_save_round_trips(store: CorrectionStore, images:
     inter = np.logical_and(corrected, original).sum()
     assert record.dice_change == pytest.approx(2 * inter / (corrected.sum() + original.sum()))
     assert record.created_utc.endswith("+00:00")
-    # Only the file name is kept: the folder ("Patient Smith") never reaches the catalog.
-    assert record.source_name == "image0.png"
-    dump = "\n".join((store.root / "catalog.sqlite").read_bytes().decode("latin-1").split("\x00"))
-    assert "Smith" not in dump
+    assert record.source_name is None  # display names are off unless the project turns them on
+    assert b"Smith" not in (store.root / "catalog.sqlite").read_bytes()
+    assert b"image0" not in (store.root / "catalog.sqlite").read_bytes()
+
+
+def test_display_names_only_when_the_project_keeps_them(tmp_path: Path, images: list[Path]) -> None:
+    with CorrectionStore.create(tmp_path / "named", keep_display_names=True) as store:
+        assert store.keep_display_names
+        record = store.save_correction(images[0], mask_for(1), None, None, "a")
+        # Only the file name is kept: the folder ("Patient Smith") never reaches the catalog.
+        assert record.source_name == "image0.png"
+        assert b"Smith" not in (store.root / "catalog.sqlite").read_bytes()
+        store.set_keep_display_names(False)  # turning it off erases the names, bytes included
+        assert store.latest_correction(record.image_key).source_name is None
+        assert b"image0" not in (store.root / "catalog.sqlite").read_bytes()
+        store.save_correction(images[1], mask_for(2), None, None, "a")
+    with CorrectionStore.open(tmp_path / "named") as reopened:
+        assert not reopened.keep_display_names
+        assert [r.source_name for r in reopened.latest_corrections()] == [None, None]
 
 
 def test_history_keeps_every_revision(store: CorrectionStore, images: list[Path]) -> None:
@@ -95,7 +113,9 @@ def test_save_rejects_bad_input(store: CorrectionStore, images: list[Path], tmp_
         store.save_correction(images[0], mask_for(1), None, None, " ")
     with pytest.raises(LeafError, match="missing.png"):
         store.save_correction(tmp_path / "missing.png", mask_for(1), None, None, "a")
-    assert store.latest_corrections() == []
+    with pytest.raises(LeafError, match=r"image0\.png.*mask is 3x2 but its image is 32x24"):
+        store.save_correction(images[0], np.zeros((2, 3), bool), None, None, "a")
+    assert store.latest_corrections() == [] and list(store.files_dir.iterdir()) == []
 
 
 def test_create_and_open_refuse_the_wrong_folder(tmp_path: Path) -> None:
@@ -118,40 +138,18 @@ def test_open_removes_what_a_killed_save_left(store: CorrectionStore, images: li
 
 
 def test_dicom_is_never_stored_without_de_identification(store: CorrectionStore, tmp_path: Path) -> None:
-    pydicom = pytest.importorskip("pydicom")
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
-    ds.PatientName, ds.PatientID, ds.Modality = "Smith^John", "ID-4711", "OT"
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    ds.Rows, ds.Columns = SIZE
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-    ds.PixelData = np.arange(SIZE[0] * SIZE[1], dtype=np.uint8).tobytes()
-    source = tmp_path / "Smith_John.dcm"
-    pydicom.dcmwrite(source, ds, enforce_file_format=True)
-
-    try:
-        import leaf_core.io.deidentify  # noqa: F401
-    except ImportError:
-        with pytest.raises(LeafError, match="de-identification"):
-            store.save_correction(source, mask_for(1), None, None, "a")
-        assert list(store.files_dir.iterdir()) == []
-        return
+    ds = dicom_dataset(np.arange(SIZE[0] * SIZE[1], dtype=np.uint8).reshape(SIZE), PatientName="Smith^John",
+                       PatientID="ID-4711")
+    source = save_dicom(ds, tmp_path / "Smith_John.dcm")
     first = store.save_correction(source, mask_for(1), None, None, "a")
     second = store.save_correction(source, mask_for(2), None, None, "a")
     assert first.source_name is None and first.source_format == "dicom"
-    assert second.image_key == first.image_key and second.image_path == first.image_path
+    assert second.image_key == first.image_key and second.image_path == first.image_path  # same copy, stored once
     stored = pydicom.dcmread(first.image_path)
-    assert "Smith" not in str(stored.get("PatientName", "")) and stored.get("PatientID") != "ID-4711"
-    assert b"Smith" not in (store.root / "catalog.sqlite").read_bytes()
+    assert stored.PatientIdentityRemoved == "YES" and not stored.PatientName and not stored.PatientID
+    for path in [store.root / "catalog.sqlite", *store.files_dir.iterdir()]:
+        assert b"Smith" not in path.read_bytes() and b"4711" not in path.read_bytes(), path
+    np.testing.assert_array_equal(read_image(first.image_path).intensity, read_image(source).intensity)
 
 
 def test_export_layout_and_split_stay_stable(store: CorrectionStore, images: list[Path], tmp_path: Path) -> None:
@@ -171,7 +169,8 @@ def test_export_layout_and_split_stay_stable(store: CorrectionStore, images: lis
     dataset = DatasetFolder(out)
     key0 = store.image_key_for(images[0])
     np.testing.assert_array_equal(read_mask(dataset.mask_path(key0)), mask_for(10))
-    assert dataset.image_path(key0).read_bytes() == images[0].read_bytes()
+    np.testing.assert_array_equal(read_image(dataset.image_path(key0)).rgb, read_image(images[0]).rgb)
+    assert dataset.image_path(key0).name == f"{key0}.png"
     assert sorted(dataset.split("train") + dataset.split("val")) == dataset.ids
 
     previous = two
@@ -202,7 +201,7 @@ def _check_store_consistent(root: Path, images: list[Path]) -> int:
         assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     with CorrectionStore.open(root) as store:  # opening cleans what the killed save left
         rows = [r for latest in store.latest_corrections() for r in store.history(latest.image_key)]
-        sources = {store.image_key_for(p): p.read_bytes() for p in images}
+        sources = {store.image_key_for(p): read_image(p).rgb for p in images}
         referenced = set()
         for record in rows:
             n = int(record.author.split("-")[1])
@@ -212,7 +211,7 @@ def _check_store_consistent(root: Path, images: list[Path]) -> int:
                 assert record.model_version == "v1" and record.dice_change is not None
             else:
                 assert record.original_mask_path is None and record.dice_change is None
-            assert record.image_path.read_bytes() == sources[record.image_key]
+            np.testing.assert_array_equal(read_image(record.image_path).rgb, sources[record.image_key])
             referenced |= {record.image_path.name, record.corrected_mask_path.name}
             if record.original_mask_path is not None:
                 referenced.add(record.original_mask_path.name)

@@ -100,11 +100,12 @@ def _deidentify_in_place(dataset: Dataset, uid_salt: str, redactions: Sequence[B
     Cleaner(profile, attribute_types(str(dataset.get("SOPClassUID", ""))), uid_salt).clean(dataset)
     if "SOPClassUID" not in dataset or "SOPInstanceUID" not in dataset:
         raise ValueError("no SOP Class UID or SOP Instance UID: not a DICOM image")
-    painted = redact_pixel_data(dataset, redactions)
-    if painted:
-        transfer_syntax = dataset.file_meta.TransferSyntaxUID  # decoded and stored uncompressed
+    replace_file_meta(dataset, transfer_syntax)  # before redaction, whose decoder reads the transfer syntax
+    try:
+        painted = redact_pixel_data(dataset, redactions)  # re-encoding updates the transfer syntax
+    except Exception as error:  # pixel decoders raise many kinds
+        raise ValueError(f"cannot paint the redaction boxes: the pixel data cannot be decoded ({error})") from None
     _record_method(dataset, profile.edition, pixels_cleaned=painted > 0)
-    replace_file_meta(dataset, transfer_syntax)
 
 
 def _record_method(dataset: Dataset, edition: str, pixels_cleaned: bool) -> None:

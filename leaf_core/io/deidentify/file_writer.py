@@ -55,5 +55,8 @@ def replace_file_meta(dataset: Dataset, transfer_syntax: UID) -> None:
 def dicom_file_bytes(dataset: Dataset) -> bytes:
     """``dataset`` (with the file meta ``replace_file_meta`` gave it) as the bytes of a DICOM file."""
     buffer = io.BytesIO()
-    pydicom.dcmwrite(buffer, dataset, enforce_file_format=True)
+    try:
+        pydicom.dcmwrite(buffer, dataset, enforce_file_format=True)
+    except Exception as error:  # an element pydicom cannot encode
+        raise ValueError(f"the de-identified copy cannot be written ({type(error).__name__}: {error})") from None
     return buffer.getvalue()
