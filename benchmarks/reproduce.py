@@ -146,7 +146,7 @@ def evaluate_ensemble(model, images, k: int, repeats: int, batch_size: int = 8) 
     """Mean probability of k seeds, thresholded; ``repeats`` independent ensembles give the spread."""
     import numpy as np
 
-    from leaf_core.evaluation import decode_masks, encode_images
+    from leaf_core.inference.predictor import decode_masks, encode_images
     from leaf_core.inference.predictor import probability_to_size
     from leaf_core.inference.sampling import noise_seed
     from leaf_core.metrics import SegmentationScores

@@ -164,7 +164,7 @@ def per_image(run, images: list, warmup: bool = True) -> dict:
 def infer_worker(args: argparse.Namespace, preset: str) -> dict:
     import torch
 
-    from leaf_core.evaluation import decode_masks, encode_images
+    from leaf_core.inference.predictor import decode_masks, encode_images
     from leaf_core.inference.precision import native_bf16
     from leaf_core.inference.predictor import Predictor
 

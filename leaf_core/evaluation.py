@@ -1,9 +1,9 @@
 """Evaluate a model on a dataset split: per-image Dice and IoU at each mask's original size.
 
-Each image gets its own noise for a seed (the seed mixed with the image id), so no two images
-share their noise. Each image is encoded once for all seeds, and masks are scored as they come
-(nothing is kept per seed but the scores). Over several seeds, ``dice`` is the mean of the per-seed mean Dice and
-``dice_std_over_seeds`` the standard deviation of those means (the paper's Table 4).
+Every prediction goes through the Predictor, exactly as the app makes it (same preprocessing,
+precision default and per-image noise: the seed mixed with the image's pixels), so the val Dice
+on a model card is the app's. Over several seeds, ``dice`` is the mean of the per-seed mean Dice
+and ``dice_std_over_seeds`` the standard deviation of those means (the paper's Table 4).
 """
 
 from __future__ import annotations
@@ -12,11 +12,10 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
-from leaf_core.inference.precision import as_channels_last, autocast
-from leaf_core.inference.predictor import image_to_model_input, probability_to_size
-from leaf_core.inference.sampling import initial_noise, noise_seed, sample_mask_latents
+from leaf_core.inference.precision import DEFAULT_PRECISION
+from leaf_core.inference.predictor import Predictor
+from leaf_core.inference.sampling import SINGLE_STEP
 from leaf_core.io.dataset_folder import DatasetFolder
 from leaf_core.metrics import SegmentationScores
 from leaf_core.model.leaf_model import LeafModel
@@ -40,33 +39,14 @@ def load_labelled_images(dataset: DatasetFolder, split: str) -> tuple[list[Label
     return images, skipped
 
 
-@torch.inference_mode()
-def encode_images(model: LeafModel, rgbs: list[np.ndarray], precision: str = "fp32") -> torch.Tensor:
-    """Image latents (N, C, h, w) float32 of HxWx3 uint8 images, in one batch."""
-    batch = torch.stack([image_to_model_input(rgb, model.config.resolution) for rgb in rgbs]).to(model.device)
-    with autocast(precision, model.device):
-        return model.image_encoder(as_channels_last(batch)).float()
-
-
-@torch.inference_mode()
-def decode_masks(model: LeafModel, image_latents: torch.Tensor, seeds: list[int], steps: int = 1,
-                 precision: str = "fp32") -> torch.Tensor:
-    """(N, R, R) float32 probabilities at the model's resolution, one per image latent and seed."""
-    noise = initial_noise(model, seeds, model.device, torch.float32)
-    with autocast(precision, model.device):
-        return model.decode_probability(sample_mask_latents(model, image_latents, noise, steps)).float()
-
-
-@torch.inference_mode()
-def predict_probabilities(model: LeafModel, rgbs: list[np.ndarray], seeds: list[int], steps: int = 1,
-                          batch_size: int = 8, precision: str = "fp32") -> list[np.ndarray]:
-    """Probability maps (HxW float32, each image's own size), one image and seed per entry."""
-    results: list[np.ndarray] = []
-    for start in range(0, len(rgbs), batch_size):
-        chunk = rgbs[start : start + batch_size]
-        image_latents = encode_images(model, chunk, precision)
-        probabilities = decode_masks(model, image_latents, seeds[start : start + batch_size], steps, precision)
-        results.extend(probability_to_size(p, rgb.shape[0], rgb.shape[1]) for p, rgb in zip(probabilities, chunk))
+def predict_probabilities(model: LeafModel, rgbs: list[np.ndarray], seeds: list[int], steps: int = SINGLE_STEP,
+                          precision: str = DEFAULT_PRECISION) -> list[np.ndarray]:
+    """Probability maps (HxW float32, each image's own size), one image and seed per entry, as the app makes them."""
+    predictor = Predictor(model, device=model.device, precision=precision)
+    results = []
+    for rgb, seed in zip(rgbs, seeds):
+        predictor.set_image(rgb)
+        results.append(predictor.predict(seed, steps).probability)
     return results
 
 
@@ -90,24 +70,20 @@ class EvaluationResult:
         }
 
 
-def evaluate_images(model: LeafModel, images: list[LabelledImage], seeds: tuple[int, ...] = (0,), steps: int = 1,
-                    batch_size: int = 8, precision: str = "fp32") -> EvaluationResult:
-    """Score a model on labelled images over one or more seeds."""
+def evaluate_images(model: LeafModel, images: list[LabelledImage], seeds: tuple[int, ...] = (0,),
+                    steps: int = SINGLE_STEP, precision: str = DEFAULT_PRECISION,
+                    channels_last: bool = True) -> EvaluationResult:
+    """Score a model on labelled images over one or more seeds (``channels_last``: see Predictor)."""
     if not images:
         raise ValueError("nothing to evaluate: no readable image/mask pairs")
     was_training = model.training
-    model.eval()
     per_seed = [SegmentationScores() for _ in seeds]
     try:
-        for start in range(0, len(images), batch_size):
-            chunk = images[start : start + batch_size]
-            image_latents = encode_images(model, [im.rgb for im in chunk], precision)  # once for all seeds
+        predictor = Predictor(model, device=model.device, precision=precision, channels_last=channels_last)
+        for image in images:
+            predictor.set_image(image.rgb)  # encoded once for all seeds
             for seed, scores in zip(seeds, per_seed):
-                probabilities = decode_masks(model, image_latents, [noise_seed(seed, im.image_id) for im in chunk],
-                                             steps, precision)
-                for image, probability in zip(chunk, probabilities):
-                    full = probability_to_size(probability, image.mask.shape[0], image.mask.shape[1])
-                    scores.add(image.image_id, full >= model.config.threshold, image.mask)
+                scores.add(image.image_id, predictor.predict(seed, steps).mask, image.mask)
     finally:
         model.train(was_training)
     dice_means = [s.mean_dice for s in per_seed]

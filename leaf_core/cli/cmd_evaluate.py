@@ -6,10 +6,11 @@ import argparse
 import json
 from pathlib import Path
 
-from leaf_core.cli.training_args import add_device_argument, parse_seeds
+from leaf_core.cli.training_args import add_device_argument, add_precision_argument, parse_seeds
 from leaf_core.errors import LeafError
 from leaf_core.evaluation import evaluate_images, load_labelled_images
 from leaf_core.inference import default_device
+from leaf_core.inference.sampling import SINGLE_STEP
 from leaf_core.io.atomic import atomic_write_text
 from leaf_core.io.dataset_folder import SPLIT_NAMES, DatasetFolder
 from leaf_core.model import LeafModel, ModelCard
@@ -21,8 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--split", choices=SPLIT_NAMES, default="test")
     parser.add_argument("--seeds", type=parse_seeds, default=(0,), help="e.g. 0,1,2 or 0-9")
-    parser.add_argument("--steps", type=int, default=1, help="1 = the single LEAF step; N > 1 = N-step DDIM")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=SINGLE_STEP, help="1 = the single LEAF step; N > 1 = N-step DDIM")
+    add_precision_argument(parser)
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument("--record", action="store_true",
                         help="record <split>_dice and <split>_iou in the model card (the weights are untouched)")
@@ -35,8 +36,9 @@ def run(args: argparse.Namespace) -> int:
     images, skipped = load_labelled_images(DatasetFolder(args.data), args.split)
     if not images:
         raise LeafError(f"no readable image/mask pairs in the '{args.split}' split of {args.data}")
-    result = evaluate_images(model, images, seeds=args.seeds, steps=args.steps, batch_size=args.batch_size)
+    result = evaluate_images(model, images, seeds=args.seeds, steps=args.steps, precision=args.precision)
     report = {**result.as_json(), "split": args.split, "seeds": list(args.seeds), "steps": args.steps,
+              "precision": args.precision,
               "model": str(args.model), "skipped": skipped}
     print(f"{args.split}: Dice {result.dice:.4f}  IoU {result.iou:.4f}  over {result.n_images} images"
           f"  (std of Dice over {len(args.seeds)} seeds: {result.dice_std_over_seeds:.4f})")

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from leaf_core.cli.training_args import add_device_argument
+from leaf_core.cli.training_args import add_device_argument, add_precision_argument
 from leaf_core.errors import InputFileError, LeafError
 from leaf_core.inference import Predictor, default_device
-from leaf_core.inference.precision import PRECISIONS
+from leaf_core.inference.sampling import SINGLE_STEP
 from leaf_core.io.folders import list_images
 from leaf_core.io.images import read_image
 from leaf_core.io.masks import write_label_map_png, write_mask_png
@@ -25,10 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files or folders")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=1, help="1 = the single LEAF step; N > 1 = N-step DDIM")
+    parser.add_argument("--steps", type=int, default=SINGLE_STEP, help="1 = the single LEAF step; N > 1 = N-step DDIM")
     parser.add_argument("--ensemble", type=int, default=1, help="K seeds: mean mask (+ <stem>_uncertainty.png)")
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
-                        help="auto: bf16 where the hardware runs it natively, else fp32")
+    add_precision_argument(parser)
     add_device_argument(parser)
     parser.set_defaults(func=run)
 

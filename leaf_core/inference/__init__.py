@@ -1,4 +1,4 @@
-"""Inference: the Predictor and the samplers behind it."""
+"""Inference: the Predictor, the samplers behind it, and image pre- and post-processing."""
 
 from leaf_core.inference.predictor import EnsemblePrediction, Prediction, Predictor, default_device
 

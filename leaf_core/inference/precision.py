@@ -1,8 +1,8 @@
 """Inference precision and memory layout: the settings that make the common path fast.
 
-``precision`` is "fp32" (exact, the default) or "bf16" (autocast: convolutions and matmuls in
+``precision`` is "fp32" (exact) or "bf16" (autocast: convolutions and matmuls in
 bfloat16, everything else in float32; about 2x faster on CPUs with native bf16, e.g. AVX512-BF16 or
-AMX, and on recent GPUs). "auto" picks bf16 where the hardware runs it natively, else fp32.
+AMX, and on recent GPUs). "auto" (the default) picks bf16 where the hardware runs it natively, else fp32.
 Masks are thresholded probabilities, so bf16's ~3 significant digits change few pixels: see
 benchmarks/README.md for the measured Dice difference.
 """
@@ -14,6 +14,7 @@ import contextlib
 import torch
 
 PRECISIONS = ("fp32", "bf16", "auto")
+DEFAULT_PRECISION = "auto"  # the Predictor's, evaluation's and `leaf predict`/`leaf evaluate`'s
 
 
 def native_bf16(device: torch.device) -> bool:

@@ -26,6 +26,7 @@ from diffusers import AutoencoderKL, AutoencoderTiny
 from diffusers.optimization import get_scheduler
 
 from leaf_core.errors import LeafError
+from leaf_core.inference.preprocessing import probability_to_mask, uint8_to_signed
 from leaf_core.io.dataset_folder import DatasetFolder
 from leaf_core.metrics import dice_score
 from leaf_core.model.autoencoder import (
@@ -177,7 +178,7 @@ def mask_reconstruction_dice(autoencoder: Autoencoder, masks: np.ndarray, thresh
                              batch_size: int = 16) -> float:
     """Mean Dice over masks (N, R, R) bool of their reconstruction thresholded at ``threshold``."""
     probabilities = reconstruct_masks(autoencoder, masks, batch_size)
-    return float(np.mean([dice_score(p >= threshold, m) for p, m in zip(probabilities, masks)]))
+    return float(np.mean([dice_score(probability_to_mask(p, threshold), m) for p, m in zip(probabilities, masks)]))
 
 
 @torch.inference_mode()
@@ -187,7 +188,7 @@ def image_reconstruction_l1(autoencoder: Autoencoder, images: np.ndarray, batch_
     device = next(autoencoder.parameters()).device
     total, count = 0.0, 0
     for start in range(0, len(images), batch_size):
-        batch = torch.from_numpy(images[start : start + batch_size]).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+        batch = uint8_to_signed(torch.from_numpy(images[start : start + batch_size]).permute(0, 3, 1, 2))
         batch = batch.to(device)
         decoded = decode_latent(autoencoder, encode_latent(autoencoder, batch))
         total += (decoded - batch).abs().mean().item() * len(batch)

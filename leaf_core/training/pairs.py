@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 from PIL import Image
 from tqdm import tqdm
 
 from leaf_core.errors import LeafError
+from leaf_core.inference.preprocessing import resize_rgb, uint8_to_signed
 from leaf_core.io.dataset_folder import DatasetFolder
 
 
-
 class TrainingPairs:
-    """Images (N, R, R, 3) uint8 and masks (N, R, R) bool, resized once when loaded."""
+    """Images (N, R, R, 3) uint8 and masks (N, R, R) bool, resized once when loaded (images exactly
+    as inference resizes them)."""
 
     def __init__(self, ids: list[str], images: np.ndarray, masks: np.ndarray) -> None:
         self.ids = ids
@@ -31,7 +31,7 @@ class TrainingPairs:
         pairs = dataset.readable_pairs(split)
         for image_id, rgb, mask in tqdm(pairs, desc=f"loading {split}", total=len(dataset.split(split)),
                                         disable=not show_progress, leave=False):
-            images.append(np.array(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)))
+            images.append(resize_rgb(rgb, resolution))
             masks.append(np.array(Image.fromarray(mask.astype(np.uint8) * 255).resize(size, Image.Resampling.BILINEAR)) >= 128)
             ids.append(image_id)
         if not ids:
@@ -53,7 +53,7 @@ class TrainingPairs:
               augment: bool) -> tuple[torch.Tensor, torch.Tensor, list[tuple[int, bool, bool]]]:
         """Images (B, 3, R, R) in [-1, 1], masks (B, 1, R, R) in {0, 1}, and each sample's
         (index, horizontal flip, vertical flip), with seeded flips when ``augment``."""
-        images = torch.from_numpy(self.images[indices]).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+        images = uint8_to_signed(torch.from_numpy(self.images[indices]).permute(0, 3, 1, 2))
         masks = torch.from_numpy(self.masks[indices]).unsqueeze(1).float()
         flips = (torch.rand(len(indices), 2, generator=generator) < 0.5).tolist() if augment else [[False, False]] * len(indices)
         keys = []

@@ -248,7 +248,7 @@ def validate(model: LeafModel, val_images: list[LabelledImage], ema: EMAModel | 
         ema.store(model.unet.parameters())
         ema.copy_to(model.unet.parameters())
     try:
-        return evaluate_images(model, val_images, seeds=(0,)).dice
+        return evaluate_images(model, val_images, seeds=(0,), channels_last=False).dice
     finally:
         if ema is not None:
             ema.restore(model.unet.parameters())
