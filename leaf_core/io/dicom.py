@@ -1,12 +1,13 @@
-"""DICOM decoding: modality LUT, VOI LUT / window, MONOCHROME1, colour, compression, frames.
+"""DICOM decoding: header checks, memory, compression, frames; then the display pipeline.
 
-Pipeline for a grey image (MONOCHROME1/2), following PS3.3 C.11:
+Pipeline for a grey image (MONOCHROME1/2), following PS3.3 C.11 (:mod:`leaf_core.io.dicom_values`):
 
 1. stored values -> modality LUT: Rescale Slope/Intercept (float32), or the Modality LUT
-   Sequence when present. The result is ``LoadedImage.intensity`` (e.g. Hounsfield units).
-2. default rendering (the model input): the file's first VOI LUT Sequence item when present,
-   else its first Window Center/Width (rendered linearly, VOI LUT Function ignored), else the
-   robust window of the frame (0.5th-99.5th percentile, see ``windowing.AUTO_PERCENTILES``).
+   Sequence when present; for enhanced multi-frame images, the values of the chosen frame's
+   functional groups. The result is ``LoadedImage.intensity`` (e.g. Hounsfield units).
+2. default rendering (the model input): the first VOI LUT Sequence item when present, else the
+   first Window Center/Width (rendered linearly, VOI LUT Function ignored), else the robust
+   window of the frame (0.5th-99.5th percentile, see ``windowing.AUTO_PERCENTILES``).
    ``default_window`` is that window; for a VOI LUT it is the LUT's input range.
 3. MONOCHROME1 is inverted after windowing, so dense tissue is bright as on a viewer.
 
@@ -15,8 +16,14 @@ scaled from Bits Stored to 8 bits; ``intensity`` is None.
 
 Compressed transfer syntaxes are decoded by pydicom's plugins: RLE (pydicom), JPEG baseline /
 extended / lossless and JPEG 2000 (pylibjpeg with pylibjpeg-libjpeg and pylibjpeg-openjpeg, or
-Pillow), JPEG-LS (pyjpegls). A syntax without an installed decoder raises InputFileError naming
-the syntax and what to install.
+Pillow), JPEG-LS (pyjpegls). Before decoding: the image attributes must be there and be
+numbers, the frame's codestream header must agree with Rows/Columns, and the memory the decode
+takes (worked out from the header, ``limits.MEMORY_BUDGET_BYTES``) must fit. Every refusal is
+an ``InputFileError`` that says why: a transfer syntax with no decoder, a truncated file, a
+damaged codestream (with the decoders' own words).
+
+Files without file meta (ACR-NEMA style, or meta without a transfer syntax) are read with the
+encoding pydicom found while parsing, when their pixel data is not compressed.
 
 Multi-frame files: ``frame`` (0-based) picks one; the default is the first frame. Only that
 frame is decoded.
@@ -24,38 +31,86 @@ frame is decoded.
 
 from __future__ import annotations
 
+import logging
+import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pydicom
-from pydicom.dataset import Dataset
-from pydicom.pixels import apply_color_lut, apply_modality_lut, get_decoder, pixel_array
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import encapsulate, get_frame
+from pydicom.pixels import apply_color_lut, get_decoder, pixel_array
+from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEG2000TransferSyntaxes
 
 from leaf_core.errors import InputFileError
+from leaf_core.io import limits
+from leaf_core.io.dicom_codestream import codestream_size, without_trailing_comment
+from leaf_core.io.dicom_values import attribute_label, file_window, frame_value_attributes, modality_values, render_voi_lut
 from leaf_core.io.image_types import ImageMeta, LoadedImage
-from leaf_core.io.limits import check_frame, check_pixel_limit
-from leaf_core.io.windowing import apply_window, colour_to_uint8, full_range_window, robust_window
+from leaf_core.io.sniff import has_dicom_preamble, read_header
+from leaf_core.io.windowing import apply_window, colour_to_uint8, robust_window
+
+log = logging.getLogger(__name__)
 
 PIXEL_DATA_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+REQUIRED_IMAGE_ATTRIBUTES = ("Rows", "Columns", "BitsAllocated")
+# Transfer syntaxes of the standard (PS3.6 Table A-1) newer than pydicom 3.0's UID dictionary
+NEWER_TRANSFER_SYNTAXES = {
+    "1.2.840.10008.1.2.8.1": "Deflated Image Frame Compression",
+    "1.2.840.10008.1.2.4.110": "JPEG XL Lossless",
+    "1.2.840.10008.1.2.4.111": "JPEG XL JPEG Recompression",
+    "1.2.840.10008.1.2.4.112": "JPEG XL",
+}
+_TRUNCATION_WARNINGS = ("End of file reached", "truncated")
 
 
 def read_dataset(path: str | Path, stop_before_pixels: bool = False) -> Dataset:
-    """Parse a DICOM file (with or without the 128-byte preamble); InputFileError if it is not one."""
+    """Parse a DICOM file (with or without the 128-byte preamble); InputFileError if it is not one.
+
+    A file without a transfer syntax in its file meta gets the encoding pydicom parsed it with.
+    """
     path = Path(path)
+    has_preamble = has_dicom_preamble(read_header(path))
     try:
-        with open(path, "rb") as handle:
-            has_preamble = handle.read(132)[128:132] == b"DICM"
-        dataset = pydicom.dcmread(path, force=not has_preamble, stop_before_pixels=stop_before_pixels)
-        # pydicom parses lazily: touch every element now so damage shows up here
-        for _ in dataset.iterall():
-            pass
-    except FileNotFoundError:
-        raise InputFileError(path, "no such file") from None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            dataset = pydicom.dcmread(path, force=not has_preamble, stop_before_pixels=stop_before_pixels)
+            # pydicom parses lazily: touch every element now so damage shows up here
+            for _ in dataset.iterall():
+                pass
     except Exception as error:  # pydicom raises many types on damaged files
         raise InputFileError(path, f"not a readable DICOM file ({type(error).__name__}: {error})") from None
     if not has_preamble and "SOPClassUID" not in dataset and "Rows" not in dataset:
         raise InputFileError(path, "not a DICOM file (no preamble and no DICOM image attributes)")
+    truncation = [str(w.message) for w in caught if any(t in str(w.message) for t in _TRUNCATION_WARNINGS)]
+    if truncation and not stop_before_pixels and not _has_pixel_data(dataset):
+        raise InputFileError(path, f"truncated file: it ends before its data does ({truncation[0].split(' found in')[0]})")
+    _give_transfer_syntax(dataset)
     return dataset
+
+
+def _has_pixel_data(dataset: Dataset) -> bool:
+    return any(keyword in dataset for keyword in PIXEL_DATA_KEYWORDS)
+
+
+def _give_transfer_syntax(dataset: Dataset) -> None:
+    """Set the transfer syntax of a file whose meta has none, from how pydicom parsed it.
+
+    Only native (uncompressed) pixel data can be read that way; compressed data without a
+    transfer syntax is refused later, when it is decoded.
+    """
+    meta = getattr(dataset, "file_meta", None)
+    if meta is not None and "TransferSyntaxUID" in meta:
+        return
+    if "PixelData" in dataset and dataset["PixelData"].is_undefined_length:
+        return
+    implicit, little = dataset.original_encoding
+    if implicit is None or little is None:
+        return
+    if meta is None:
+        dataset.file_meta = meta = FileMetaDataset()
+    meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little else ExplicitVRBigEndian
 
 
 def load_source(source: str | Path | Dataset) -> tuple[Dataset, Path]:
@@ -67,119 +122,178 @@ def load_source(source: str | Path | Dataset) -> tuple[Dataset, Path]:
     return read_dataset(source), Path(source)
 
 
+def _image_number(path: Path, dataset: Dataset, keyword: str, default: int | None = None) -> int:
+    """An integer image attribute, InputFileError naming it when missing or not a number."""
+    value = dataset.get(keyword, default)
+    if value is None or value == "":
+        if default is not None:
+            return default
+        raise InputFileError(path, f"missing image attribute {attribute_label(keyword)}")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise InputFileError(path, f"{attribute_label(keyword)} is {str(value)!r}, not a whole number") from None
+
+
 def dicom_size(path: str | Path) -> tuple[int, int]:
     """(rows, columns) of a DICOM image from its header."""
+    path = Path(path)
     dataset = read_dataset(path, stop_before_pixels=True)
-    try:
-        return int(dataset.Rows), int(dataset.Columns)
-    except (AttributeError, TypeError, ValueError):
-        raise InputFileError(path, "no image size (Rows/Columns missing)") from None
+    return _image_number(path, dataset, "Rows"), _image_number(path, dataset, "Columns")
 
 
 def read_dicom(path: str | Path, frame: int | None = None) -> LoadedImage:
     """Read one frame of a DICOM image; see the module docstring for the rendering pipeline."""
     path = Path(path)
+    file_bytes = _file_size(path)
+    limits.check_memory(path, file_bytes, f"a DICOM file of {file_bytes / 1e9:.1f} GB, read whole")
     dataset = read_dataset(path)
     try:
-        return _render(path, dataset, frame)
+        return _render(path, dataset, frame, file_bytes)
     except InputFileError:
         raise
     except Exception as error:  # damaged attributes or pixel data surface as many types
         raise InputFileError(path, f"damaged DICOM image ({type(error).__name__}: {error})") from None
 
 
-def _render(path: Path, dataset: Dataset, frame: int | None) -> LoadedImage:
-    if not any(keyword in dataset for keyword in PIXEL_DATA_KEYWORDS):
+def _file_size(path: Path) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError as error:
+        raise InputFileError(path, f"cannot be opened ({error.strerror or error})") from None
+
+
+def _render(path: Path, dataset: Dataset, frame: int | None, file_bytes: int) -> LoadedImage:
+    if not _has_pixel_data(dataset):
         kind = dataset.get("SOPClassUID", None)
         described = f" (SOP class {kind.name})" if kind is not None else ""
         raise InputFileError(path, f"no pixel data{described}")
-    rows, columns = int(dataset.Rows), int(dataset.Columns)
-    check_pixel_limit(path, columns, rows)
-    n_frames = int(dataset.get("NumberOfFrames", 1) or 1)
-    index = check_frame(path, frame, n_frames)
-    _check_decoder(path, dataset)
-    try:
-        stored = pixel_array(dataset, index=index if n_frames > 1 else None)
-    except Exception as error:
-        raise InputFileError(path, f"pixel data could not be decoded ({type(error).__name__}: {error})") from None
+    missing = [keyword for keyword in REQUIRED_IMAGE_ATTRIBUTES if keyword not in dataset]
+    if missing:
+        names = ", ".join(attribute_label(keyword) for keyword in missing)
+        raise InputFileError(path, f"pixel data without the image attributes it needs (missing: {names})")
+    rows, columns = _image_number(path, dataset, "Rows"), _image_number(path, dataset, "Columns")
+    limits.check_pixel_limit(path, columns, rows)
+    n_frames = max(1, _image_number(path, dataset, "NumberOfFrames", 1))
+    index = limits.check_frame(path, frame, n_frames)
     photometric = str(dataset.get("PhotometricInterpretation", "MONOCHROME2")).strip()
+    _check_memory(path, dataset, rows, columns, photometric, file_bytes)
+    syntax = _check_decoder(path, dataset)
+    stored = _decode_frame(path, dataset, syntax, index, n_frames)
+    for keyword in PIXEL_DATA_KEYWORDS:  # the encoded bytes are no longer needed
+        if keyword in dataset:
+            del dataset[keyword]
     meta = _meta(path, dataset, photometric, n_frames, index)
     if photometric == "PALETTE COLOR":
         return LoadedImage(colour_to_uint8(apply_color_lut(stored, dataset)), None, None, meta)
     if stored.ndim == 3:
-        return LoadedImage(colour_to_uint8(stored, int(dataset.BitsStored)), None, None, meta)
-    intensity = modality_values(stored, dataset)
+        return LoadedImage(colour_to_uint8(stored, _image_number(path, dataset, "BitsStored")), None, None, meta)
+    attributes = frame_value_attributes(dataset, index)
+    intensity = modality_values(path, stored, attributes)
+    del stored
     invert = photometric == "MONOCHROME1"
-    voi_lut = dataset.get("VOILUTSequence")
-    if voi_lut:
-        return _render_voi_lut(intensity, dataset, invert, meta)
-    window = _file_window(dataset) or robust_window(intensity)
+    if attributes.get("VOILUTSequence"):
+        rgb, window = render_voi_lut(intensity, attributes, invert)
+        return LoadedImage(rgb, intensity, window, meta)
+    window = file_window(path, attributes) or robust_window(intensity)
     return LoadedImage(apply_window(intensity, *window, invert=invert), intensity, window, meta)
 
 
-def _check_decoder(path: Path, dataset: Dataset) -> None:
-    """Name the transfer syntax and what to install when pydicom cannot decode it."""
+def _check_memory(path: Path, dataset: Dataset, rows: int, columns: int, photometric: str, file_bytes: int) -> None:
+    """Refuse, from the header, a frame whose decode would pass the memory budget.
+
+    Peak: the file's bytes, the decoder's output and pydicom's array of one frame (plus
+    float32 copies for a YBR to RGB conversion), then the float32 intensity beside the rgb.
+    """
+    samples = _image_number(path, dataset, "SamplesPerPixel", 1)
+    bits = _image_number(path, dataset, "BitsAllocated")
+    pixels = rows * columns
+    frame_bytes = pixels * samples * max(1, (bits + 7) // 8)
+    conversion = pixels * samples * 8 if photometric.startswith("YBR") else 0
+    decode = file_bytes + 2 * frame_bytes + conversion
+    result = limits.result_bytes(columns, rows, grey=samples == 1 and photometric != "PALETTE COLOR")
+    peak = max(decode, frame_bytes + result)
+    limits.check_memory(path, peak, f"{columns}x{rows}, {samples} sample(s) of {bits} bits")
+
+
+def _transfer_syntax_name(syntax: str) -> str:
+    known = UID(syntax)
+    name = NEWER_TRANSFER_SYNTAXES.get(syntax) or (known.name if known.name != syntax else "")
+    return f"{name} ({syntax})" if name else syntax
+
+
+def _check_decoder(path: Path, dataset: Dataset) -> UID | None:
+    """The transfer syntax; InputFileError naming it and what to install when pydicom cannot decode it."""
     syntax = getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", None)
-    if syntax is None or not syntax.is_compressed:
-        return
+    if syntax is None:
+        if "PixelData" in dataset and dataset["PixelData"].is_undefined_length:
+            raise InputFileError(path, "compressed pixel data but no transfer syntax (file meta missing), so no decoder can be chosen")
+        return None
+    if not syntax.is_transfer_syntax:
+        raise InputFileError(path, f"transfer syntax {_transfer_syntax_name(syntax)} has no decoder in pydicom {pydicom.__version__}")
+    if not syntax.is_compressed:
+        return syntax
     try:
         decoder = get_decoder(syntax)
     except NotImplementedError:
-        raise InputFileError(path, f"transfer syntax {syntax.name} ({syntax}) cannot be decoded by pydicom") from None
+        raise InputFileError(path, f"transfer syntax {_transfer_syntax_name(syntax)} cannot be decoded by pydicom") from None
     if not decoder.is_available:
         needs = "; ".join(decoder.missing_dependencies) or "a pydicom pixel-data plugin"
-        raise InputFileError(path, f"transfer syntax {syntax.name} ({syntax}) needs a decoder; install one of: {needs}")
+        raise InputFileError(path, f"transfer syntax {_transfer_syntax_name(syntax)} needs a decoder; install one of: {needs}")
+    return syntax
 
 
-def modality_values(stored: np.ndarray, dataset: Dataset) -> np.ndarray:
-    """HxW stored values -> float32 modality values (Rescale Slope/Intercept or Modality LUT)."""
-    if "ModalityLUTSequence" in dataset:
-        return apply_modality_lut(stored, dataset).astype(np.float32)
-    values = stored.astype(np.float32)
-    slope = float(dataset.get("RescaleSlope", 1.0) or 1.0)
-    intercept = float(dataset.get("RescaleIntercept", 0.0) or 0.0)
-    if slope != 1.0:
-        values *= np.float32(slope)
-    if intercept != 0.0:
-        values += np.float32(intercept)
-    return values
+def _decode_frame(path: Path, dataset: Dataset, syntax: UID | None, index: int, n_frames: int) -> np.ndarray:
+    """The stored values of one frame; InputFileError saying why when it cannot be decoded."""
+    encoded = None
+    if syntax is not None and syntax.is_compressed and syntax.is_encapsulated:
+        encoded = _encoded_frame(path, dataset, syntax, index, n_frames)
+    try:
+        return pixel_array(dataset, index=index if n_frames > 1 else None)
+    except Exception as error:
+        repaired = without_trailing_comment(encoded) if encoded is not None and syntax in JPEG2000TransferSyntaxes else None
+        if repaired is None:
+            raise InputFileError(path, _decode_failure(error, syntax)) from None
+    log.warning("%s: JPEG 2000 frame %d has a COM segment after its last tile; read without it", path, index)
+    single = Dataset(dataset)
+    single.file_meta = dataset.file_meta
+    single.PixelData = encapsulate([repaired])
+    single.NumberOfFrames = 1
+    for keyword in ("ExtendedOffsetTable", "ExtendedOffsetTableLengths"):
+        if keyword in single:
+            del single[keyword]
+    try:
+        return pixel_array(single)
+    except Exception as error:
+        raise InputFileError(path, _decode_failure(error, syntax)) from None
 
 
-def _file_window(dataset: Dataset) -> tuple[float, float] | None:
-    """The file's first Window Center/Width, or None."""
-    center, width = dataset.get("WindowCenter"), dataset.get("WindowWidth")
-    if center is None or width is None or center == "" or width == "":
-        return None
-    center_value, width_value = _first_number(center), _first_number(width)
-    if not (np.isfinite(center_value) and np.isfinite(width_value)) or width_value < 1:
-        return None
-    return center_value, width_value
+def _encoded_frame(path: Path, dataset: Dataset, syntax: UID, index: int, n_frames: int) -> bytes:
+    """The codestream of one encapsulated frame, its header checked against Rows/Columns."""
+    try:
+        frame = get_frame(dataset.PixelData, index, number_of_frames=n_frames)
+    except Exception as error:
+        raise InputFileError(path, f"damaged encapsulated pixel data: frame {index} cannot be found ({error})") from None
+    size = codestream_size(frame) if syntax != pydicom.uid.RLELossless else None
+    rows, columns = int(dataset.Rows), int(dataset.Columns)
+    if size is not None and size[0] and (size[0], size[1]) != (rows, columns):
+        raise InputFileError(
+            path,
+            f"damaged {_transfer_syntax_name(syntax)} frame {index}: its codestream says {size[1]}x{size[0]} "
+            f"pixels but the DICOM header says {columns}x{rows}",
+        )
+    return frame
 
 
-def _first_number(value: object) -> float:
-    """The first value of a possibly multi-valued numeric attribute."""
-    return float(value[0] if isinstance(value, pydicom.multival.MultiValue) else value)  # type: ignore[index, arg-type]
-
-
-def _render_voi_lut(intensity: np.ndarray, dataset: Dataset, invert: bool, meta: ImageMeta) -> LoadedImage:
-    """Render through the first VOI LUT Sequence item; the window reported is its input range."""
-    item = dataset.VOILUTSequence[0]
-    descriptor = [int(v) for v in item.LUTDescriptor]
-    n_entries = descriptor[0] or 65536
-    first_mapped, output_bits = descriptor[1], descriptor[2]
-    # indexed here: pydicom 3.0's apply_voi wraps 8-bit LUT output given as US values
-    raw = item.LUTData
-    if isinstance(raw, bytes):
-        lut = np.frombuffer(raw, dtype="<u1" if output_bits <= 8 else "<u2")
-    else:
-        lut = np.asarray(raw if isinstance(raw, pydicom.multival.MultiValue | list) else [raw])
-    lut = lut[:n_entries].astype(np.float32)
-    positions = np.rint(intensity) - np.float32(first_mapped)
-    np.clip(positions, 0, len(lut) - 1, out=positions)
-    output = lut[positions.astype(np.intp)]
-    window = full_range_window(0.0, float(2**output_bits - 1))
-    rgb = apply_window(output, *window, invert=invert)
-    return LoadedImage(rgb, intensity, full_range_window(first_mapped, first_mapped + n_entries - 1), meta)
+def _decode_failure(error: Exception, syntax: UID | None) -> str:
+    """Why decoding failed, in the decoders' own words, without pydicom's preamble."""
+    text = str(error)
+    if "less than expected" in text:
+        return f"truncated pixel data ({text.split(' - ')[0]})"
+    plugins = [line.strip() for line in text.splitlines()[1:] if line.strip()]
+    described = f"{_transfer_syntax_name(syntax)} " if syntax is not None else ""
+    reason = "; ".join(plugins) if plugins else f"{type(error).__name__}: {text}"
+    return f"the {described}pixel data could not be decoded (damaged or truncated codestream?): {reason}"
 
 
 def _pixel_spacing(dataset: Dataset) -> tuple[float, float] | None:

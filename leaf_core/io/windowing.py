@@ -12,7 +12,7 @@ AUTO_PERCENTILES = (0.5, 99.5)
 BLOCK_PIXELS = 1 << 22  # float32 scratch per block: 16 MB
 
 
-def _row_blocks(n_rows: int, values_per_row: int) -> Iterator[slice]:
+def row_blocks(n_rows: int, values_per_row: int) -> Iterator[slice]:
     """Slices of consecutive rows holding about ``BLOCK_PIXELS`` values each."""
     step = max(1, BLOCK_PIXELS // max(1, values_per_row))
     for start in range(0, n_rows, step):
@@ -29,7 +29,7 @@ def apply_window(intensity: np.ndarray, center: float, width: float, invert: boo
     offset = np.float32(center - 0.5)
     scale = np.float32(1.0 / (width - 1.0 if width > 1.0 else 1.0))
     rgb = np.empty((*intensity.shape, 3), dtype=np.uint8)
-    for rows in _row_blocks(*intensity.shape):
+    for rows in row_blocks(*intensity.shape):
         scaled = np.asarray(intensity[rows], dtype=np.float32) - offset
         scaled *= scale
         scaled += np.float32(0.5)
@@ -68,7 +68,7 @@ def colour_to_uint8(array: np.ndarray, bits_stored: int | None = None) -> np.nda
         low, top = float(np.nanmin(array)), float(np.nanmax(array))
     factor = np.float32(255.0 / max(top - low, 1e-12))
     result = np.empty(array.shape, dtype=np.uint8)
-    for rows in _row_blocks(array.shape[0], array.shape[1] * array.shape[2]):
+    for rows in row_blocks(array.shape[0], array.shape[1] * array.shape[2]):
         scaled = array[rows].astype(np.float32)
         scaled -= np.float32(low)
         scaled *= factor

@@ -5,15 +5,16 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
-from PIL import Image
+from PIL import Image, ImageOps
 
 from leaf_core.errors import InputFileError
-from leaf_core.io import limits
+from leaf_core.io import limits, raster
 from leaf_core.io.folders import list_images, read_images, summarize_skipped
 from leaf_core.io.images import image_size, read_image
 from leaf_core.io.window_presets import WINDOW_PRESETS, window_for_preset
@@ -88,6 +89,66 @@ def test_tiff_8bit_16bit_rgb16_and_pages(tmp_path: Path, colour8: np.ndarray, gr
     np.testing.assert_array_equal(second.intensity, grey16 + 7)
     with pytest.raises(InputFileError, match="frame 2 out of range"):
         read_image(tmp_path / "pages.tif", frame=2)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientations_match_pillow(tmp_path: Path, orientation: int) -> None:
+    rng = np.random.default_rng(orientation)
+    pixels = rng.integers(0, 255, (6, 10, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(pixels).save(tmp_path / "o.png", exif=exif)  # lossless, so pixels compare exactly
+    with Image.open(tmp_path / "o.png") as opened:
+        expected = np.asarray(ImageOps.exif_transpose(opened).convert("RGB"))
+    np.testing.assert_array_equal(read_image(tmp_path / "o.png").rgb, expected)
+    assert image_size(tmp_path / "o.png") == expected.shape[:2]
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_planar_tiff_is_height_width_3(tmp_path: Path, colour8: np.ndarray, dtype: type) -> None:
+    """PlanarConfiguration = 2 stores the three colour planes one after the other."""
+    colour = colour8.astype(dtype) * (257 if dtype == np.uint16 else 1)
+    tifffile.imwrite(tmp_path / "planar.tif", np.moveaxis(colour, 2, 0), planarconfig="separate", photometric="rgb")
+    image = read_image(tmp_path / "planar.tif")
+    assert image.rgb.shape == (48, 64, 3)
+    np.testing.assert_array_equal(image.rgb, colour8)
+
+
+def test_huge_planar_tiff_is_refused_before_decoding(tmp_path: Path) -> None:
+    """A small file whose header claims 3 x 20000 x 20000 (1.2 GB) never gets decoded."""
+    path = tmp_path / "planar_bomb.tif"
+    tifffile.imwrite(path, np.zeros((3, 200, 200), np.uint8), planarconfig="separate", photometric="rgb", compression="zlib")
+    with tifffile.TiffFile(path, mode="r+b") as tif:
+        tif.pages[0].tags["ImageWidth"].overwrite(20000)
+        tif.pages[0].tags["ImageLength"].overwrite(20000)
+    started = time.perf_counter()
+    with pytest.raises(InputFileError, match="20000x20000 .* above the 150-megapixel limit"):
+        read_image(path)
+    with pytest.raises(InputFileError, match="20000x20000 .* above the 150-megapixel limit"):
+        raster._decode_with_tifffile(path, None)  # the fallback for TIFFs Pillow cannot open
+    assert time.perf_counter() - started < 2.0
+
+
+def test_150_megapixel_grey_16bit_png_peaks_near_7_bytes_per_pixel(tmp_path: Path) -> None:
+    """The limit case: a small 16-bit PNG of 150 MP. Before: 2.1 GB; the pipeline now holds
+    Pillow's buffer or the stored array, the float32 intensity and the rgb, never more."""
+    side = 12247  # 150 megapixels
+    path = tmp_path / "big16.png"
+    ramp = np.linspace(0, 65535, side).astype(np.uint16)
+    Image.fromarray(np.broadcast_to(ramp[:, None], (side, side)).copy()).save(path, compress_level=1)
+    script = (
+        "import resource, sys\n"
+        "from leaf_core.io import read_image\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "image = read_image(sys.argv[1])\n"
+        "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "print(image.rgb.shape, image.intensity.dtype, after // 1024, (after - before) // 1024)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=120, check=True)
+    shape, dtype, peak_mb, grown_mb = result.stdout.rsplit(" ", 3)
+    assert shape.startswith("(12247, 12247, 3)") and dtype == "float32"
+    assert int(grown_mb) < 7.3 * side * side / 2**20, f"grew by {grown_mb} MB"  # 7 bytes per pixel
+    assert int(peak_mb) < 1500, f"peak {peak_mb} MB"
 
 
 def test_bmp_and_mislabelled_extension(tmp_path: Path, colour8: np.ndarray) -> None:
