@@ -4,7 +4,8 @@
     unet/ (or unet_ema/, preferred)   openaimodel UNetModel config.json + weights
     vae/                              CompVis AutoencoderKL config.json + weights  -> mask_autoencoder/
     latent_encoder/                   CompVis encoder + quant_conv                 -> image_encoder/
-    scheduler/scheduler_config.json   diffusers DDIMScheduler                      -> leaf_config.json
+    scheduler/scheduler_config.json   diffusers DDIMScheduler                      -> leaf_config.json (schedule,
+                                      parameterization, clip_sample, spacing, final alpha: all kept)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from diffusers import DDIMScheduler
 
 from leaf_core.convert.ldm_autoencoder import LATENT_SCALE, autoencoder_from_ldm, diffusers_config_from_ldm, image_encoder_from_ldm
 from leaf_core.convert.ldm_unet import spec_from_openaimodel_config, unet_from_openaimodel
@@ -110,17 +112,28 @@ def read_json(*candidates: Path) -> dict[str, Any]:
 
 
 def leaf_config_from_scheduler(scheduler: dict[str, Any], resolution: int, heads: int) -> LeafConfig:
-    """Our LeafConfig from a diffusers DDIMScheduler config; its beta_schedule names diffusers' schedules."""
+    """Our LeafConfig from a diffusers DDIMScheduler config, read as diffusers reads it (absent keys
+    take DDIMScheduler's defaults), so the imported model samples as the authors' pipeline does:
+    their clamp of x0 (clip_sample), timestep spacing and final alpha come along."""
     if scheduler.get("trained_betas") is not None:
         raise ConversionError("a scheduler with trained_betas is not supported")
+    settings = DDIMScheduler.from_config(scheduler).config
+    for unsupported in ("thresholding", "rescale_betas_zero_snr"):
+        if settings.get(unsupported):
+            raise ConversionError(f"a scheduler with {unsupported} is not supported")
     try:
         schedule = NoiseScheduleConfig(
-            num_train_timesteps=int(scheduler.get("num_train_timesteps", 1000)),
-            beta_schedule=str(scheduler.get("beta_schedule", "linear")),
-            beta_start=float(scheduler.get("beta_start", 0.0001)),
-            beta_end=float(scheduler.get("beta_end", 0.02)),
+            num_train_timesteps=int(settings.num_train_timesteps),
+            beta_schedule=str(settings.beta_schedule),
+            beta_start=float(settings.beta_start),
+            beta_end=float(settings.beta_end),
+            clip_sample=bool(settings.clip_sample),
+            clip_sample_range=float(settings.clip_sample_range),
+            timestep_spacing=str(settings.timestep_spacing),
+            set_alpha_to_one=bool(settings.set_alpha_to_one),
+            steps_offset=int(settings.steps_offset),
         )
-        return LeafConfig(resolution=resolution, prediction_type=str(scheduler.get("prediction_type", "epsilon")),
+        return LeafConfig(resolution=resolution, prediction_type=str(settings.prediction_type),
                           schedule=schedule, unet_attention_heads=heads)
     except ValueError as error:
         raise ConversionError(str(error)) from error
