@@ -62,7 +62,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from PySide6.QtWidgets import QApplication
 
-    from leaf_app.ui import project_actions
     from leaf_app.ui.main_window import MainWindow
     from leaf_app.ui.settings import APPLICATION, ORGANIZATION
 
@@ -70,7 +69,6 @@ def main(argv: list[str] | None = None) -> int:
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     window = MainWindow(model_override=args.model)
-    window.add_feature(project_actions.install)
     if args.task:
         window.set_task(args.task)
     if args.screenshot is not None:
@@ -98,7 +96,7 @@ def take_screenshot(window, args: argparse.Namespace) -> int:  # noqa: ANN001
         if args.uncertainty:
             window.actions["show_uncertainty"].setChecked(True)
             window.toggle_uncertainty()
-        window._update_actions()
+        window.update_actions()
     if args.outline:
         window.actions["outline"].setChecked(True)
         window.toggle_outline()

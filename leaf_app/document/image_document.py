@@ -66,6 +66,8 @@ class ImageDocument:
         self.predicted_mask: np.ndarray | None = None  # what the model said, for Dice-of-change
         self.probability: np.ndarray | None = None
         self.uncertainty: np.ndarray | None = None
+        self.uncertainty_score: float | None = None  # mean of ``uncertainty`` ("Next image to correct")
+        self.uncertainty_model: Path | None = None  # the model folder that computed it
         self.prediction_model: ModelStamp | None = None
         self.window: tuple[float, float] | None = None  # (center, width) for grey images
         self.history = History(max_steps=history_steps)

@@ -1,8 +1,8 @@
 """Every menu item, key and toolbar button of the main window, built in one place.
 
-``ACTIONS`` is the table (name, text, shortcuts, window method, checkable); ``build_actions``
-makes the QActions and ``build_menus`` lays them out. Each action calls a MainWindow method
-through ``guarded``, so no error escapes as a traceback.
+``ACTIONS`` is the table (name, text, shortcuts, what it does to the window, checkable);
+``build_actions`` makes the QActions and ``build_menus`` lays them out. Each action runs its
+handler through ``guarded``, so no error escapes as a traceback.
 """
 
 from __future__ import annotations
@@ -32,47 +32,48 @@ class ActionSpec:
     name: str
     text: str
     shortcuts: tuple[str, ...]
-    method: str
+    handler: Callable[[MainWindow], object]
     checkable: bool = False
 
 
 ACTIONS = (
     # File
-    ActionSpec("open_files", "&Open images…", ("Ctrl+O",), "open_files_dialog"),
-    ActionSpec("open_folder", "Open &folder…", ("Ctrl+Shift+O",), "open_folder_dialog"),
-    ActionSpec("export_current", "&Export mask…", ("Ctrl+E",), "export_current"),
-    ActionSpec("export_all", "Export &all masks…", ("Ctrl+Shift+E",), "export_all"),
-    ActionSpec("quit", "&Quit", ("Ctrl+Q",), "close"),
+    ActionSpec("open_files", "&Open images…", ("Ctrl+O",), lambda w: w.open_files_dialog()),
+    ActionSpec("open_folder", "Open &folder…", ("Ctrl+Shift+O",), lambda w: w.open_folder_dialog()),
+    ActionSpec("export_current", "&Export mask…", ("Ctrl+E",), lambda w: w.export_current()),
+    ActionSpec("export_all", "Export &all masks…", ("Ctrl+Shift+E",), lambda w: w.export_all()),
+    ActionSpec("quit", "&Quit", ("Ctrl+Q",), lambda w: w.close()),
     # Edit
-    ActionSpec("undo", "&Undo", ("Ctrl+Z",), "undo"),
-    ActionSpec("redo", "&Redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "redo"),
-    ActionSpec("fill_holes", "&Fill holes", ("F",), "fill_holes"),
-    ActionSpec("remove_islands", "Remove small &islands…", ("I",), "remove_small_islands"),
-    ActionSpec("clear_mask", "&Clear mask", ("Ctrl+Backspace",), "clear_mask"),
+    ActionSpec("undo", "&Undo", ("Ctrl+Z",), lambda w: w.undo()),
+    ActionSpec("redo", "&Redo", ("Ctrl+Shift+Z", "Ctrl+Y"), lambda w: w.redo()),
+    ActionSpec("fill_holes", "&Fill holes", ("F",), lambda w: w.fill_holes()),
+    ActionSpec("remove_islands", "Remove small &islands…", ("I",), lambda w: w.remove_small_islands()),
+    ActionSpec("clear_mask", "&Clear mask", ("Ctrl+Backspace",), lambda w: w.clear_mask()),
     # Tools
-    ActionSpec("tool_brush", "&Brush", ("B",), "use_brush", checkable=True),
-    ActionSpec("tool_eraser", "&Eraser", ("E",), "use_eraser", checkable=True),
-    ActionSpec("tool_lasso_fill", "&Lasso fill", ("L",), "use_lasso_fill", checkable=True),
-    ActionSpec("tool_lasso_erase", "Lasso e&rase", ("Shift+L",), "use_lasso_erase", checkable=True),
-    ActionSpec("tool_pan", "&Pan", ("H",), "use_pan", checkable=True),
-    ActionSpec("brush_bigger", "Bigger brush", ("]",), "grow_brush"),
-    ActionSpec("brush_smaller", "Smaller brush", ("[",), "shrink_brush"),
+    ActionSpec("tool_brush", "&Brush", ("B",), lambda w: w.use_brush(), checkable=True),
+    ActionSpec("tool_eraser", "&Eraser", ("E",), lambda w: w.use_eraser(), checkable=True),
+    ActionSpec("tool_lasso_fill", "&Lasso fill", ("L",), lambda w: w.use_lasso_fill(), checkable=True),
+    ActionSpec("tool_lasso_erase", "Lasso e&rase", ("Shift+L",), lambda w: w.use_lasso_erase(), checkable=True),
+    ActionSpec("tool_pan", "&Pan", ("H",), lambda w: w.use_pan(), checkable=True),
+    ActionSpec("brush_bigger", "Bigger brush", ("]",), lambda w: w.grow_brush()),
+    ActionSpec("brush_smaller", "Smaller brush", ("[",), lambda w: w.shrink_brush()),
     # View
-    ActionSpec("zoom_fit", "&Fit to window", ("Ctrl+0",), "zoom_fit"),
-    ActionSpec("zoom_actual", "Actual size (&1:1)", ("Ctrl+1",), "zoom_actual"),
-    ActionSpec("zoom_in", "Zoom &in", ("Ctrl+=", "Ctrl++"), "zoom_in"),
-    ActionSpec("zoom_out", "Zoom &out", ("Ctrl+-",), "zoom_out"),
-    ActionSpec("toggle_overlay", "Show &mask", ("O",), "toggle_overlay", checkable=True),
-    ActionSpec("outline", "Mask as o&utline", ("Shift+O",), "toggle_outline", checkable=True),
-    ActionSpec("show_uncertainty", "Show &uncertainty", ("U",), "toggle_uncertainty", checkable=True),
-    ActionSpec("next_image", "&Next image", ("Right", "PgDown"), "next_image"),
-    ActionSpec("previous_image", "&Previous image", ("Left", "PgUp"), "previous_image"),
+    ActionSpec("zoom_fit", "&Fit to window", ("Ctrl+0",), lambda w: w.zoom_fit()),
+    ActionSpec("zoom_actual", "Actual size (&1:1)", ("Ctrl+1",), lambda w: w.zoom_actual()),
+    ActionSpec("zoom_in", "Zoom &in", ("Ctrl+=", "Ctrl++"), lambda w: w.zoom_in()),
+    ActionSpec("zoom_out", "Zoom &out", ("Ctrl+-",), lambda w: w.zoom_out()),
+    ActionSpec("toggle_overlay", "Show &mask", ("O",), lambda w: w.toggle_overlay(), checkable=True),
+    ActionSpec("outline", "Mask as o&utline", ("Shift+O",), lambda w: w.toggle_outline(), checkable=True),
+    ActionSpec("show_uncertainty", "Show &uncertainty", ("U",), lambda w: w.toggle_uncertainty(), checkable=True),
+    ActionSpec("next_image", "&Next image", ("Right", "PgDown"), lambda w: w.next_image()),
+    ActionSpec("next_to_correct", "Next image to &correct", ("N",), lambda w: w.next_to_correct()),
+    ActionSpec("previous_image", "&Previous image", ("Left", "PgUp"), lambda w: w.previous_image()),
     # Model
-    ActionSpec("predict", "&Predict this image", ("P",), "predict_current"),
-    ActionSpec("predict_all", "Predict &all images", ("Ctrl+Shift+P",), "predict_all"),
-    ActionSpec("uncertainty", "Compute &uncertainty", ("Shift+U",), "compute_uncertainty"),
-    ActionSpec("cancel", "&Cancel prediction", ("Escape",), "cancel_prediction"),
-    ActionSpec("choose_model", "Choose model &folder…", (), "choose_model_folder"),
+    ActionSpec("predict", "&Predict this image", ("P",), lambda w: w.predict_current()),
+    ActionSpec("predict_all", "Predict &all images", ("Ctrl+Shift+P",), lambda w: w.predict_all()),
+    ActionSpec("uncertainty", "Compute &uncertainty", ("Shift+U",), lambda w: w.compute_uncertainty()),
+    ActionSpec("cancel", "&Cancel prediction", ("Escape",), lambda w: w.cancel_prediction()),
+    ActionSpec("choose_model", "Choose model &folder…", (), lambda w: w.choose_model_folder()),
 )
 
 TOOL_ACTIONS = ("tool_brush", "tool_eraser", "tool_lasso_fill", "tool_lasso_erase", "tool_pan")
@@ -80,17 +81,18 @@ PREDICT_ACTIONS = ("predict", "predict_all", "uncertainty")
 NEEDS_IMAGE = ("export_current", "undo", "redo", "fill_holes", "remove_islands", "clear_mask")
 
 
-def guarded(window: MainWindow, method: Callable[[], object]) -> Callable[..., None]:
-    """Call ``method``; a LeafError becomes a dialog, anything else a dialog plus a log entry."""
+def guarded(window: MainWindow, method: Callable[[], object], what: str = "") -> Callable[..., None]:
+    """Call ``method``; a LeafError becomes a dialog, anything else a dialog plus a log entry
+    (``what`` names the action there; default: the method's name)."""
+    what = what or getattr(method, "__name__", repr(method))
 
-    @functools.wraps(method)
     def call(*_args: object) -> None:
         try:
             method()
         except LeafError as error:
             show_error(window, str(error))
         except Exception as error:  # the user gets plain words, the log gets the traceback
-            log.exception("unexpected error in %s", method.__name__)
+            log.exception("unexpected error in %s", what)
             log_file = default_log_file()
             show_error(window, f"Something went wrong: {error}\n\nDetails are in {log_file}.")
 
@@ -103,7 +105,7 @@ def build_actions(window: MainWindow) -> dict[str, QAction]:
         action = QAction(spec.text, window)
         action.setShortcuts([QKeySequence(s) for s in spec.shortcuts])
         action.setCheckable(spec.checkable)
-        action.triggered.connect(guarded(window, getattr(window, spec.method)))
+        action.triggered.connect(guarded(window, functools.partial(spec.handler, window), spec.name))
         window.addAction(action)  # shortcuts work wherever the focus is in the window
         actions[spec.name] = action
     tools = QActionGroup(window)
@@ -121,7 +123,7 @@ def build_menus(window: MainWindow, actions: dict[str, QAction]) -> dict[str, QM
         "edit": ("&Edit", ["undo", "redo", None, "fill_holes", "remove_islands", "clear_mask"]),
         "tools": ("&Tools", [*TOOL_ACTIONS, None, "brush_bigger", "brush_smaller"]),
         "view": ("&View", ["zoom_fit", "zoom_actual", "zoom_in", "zoom_out", None, "toggle_overlay", "outline",
-                           "show_uncertainty", None, "next_image", "previous_image"]),
+                           "show_uncertainty", None, "next_image", "previous_image", "next_to_correct"]),
         "model": ("&Model", ["predict", "predict_all", "uncertainty", "cancel", None, "choose_model"]),
     }
     menus: dict[str, QMenu] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QWidget
 
@@ -20,7 +21,8 @@ def row_text(doc: ImageDocument) -> str:
     if doc.load_error:
         return f"⚠ {doc.name} — cannot be read"
     symbol, words, _ = STATE_LOOK[doc.state]
-    return f"{symbol} {doc.name} — {words}"
+    score = f" · uncertainty {doc.uncertainty_score:.3f}" if doc.uncertainty_score is not None else ""
+    return f"{symbol} {doc.name} — {words}{score}"
 
 
 class FileList(QListWidget):
@@ -30,6 +32,7 @@ class FileList(QListWidget):
         super().__init__(parent)
         self.session = session
         self.setMinimumWidth(300)
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # keep the state and score at the end in view
         session.documents_added.connect(self._on_added)
         session.current_changed.connect(self._on_current_changed)
         self.currentRowChanged.connect(self._on_row_changed)

@@ -27,13 +27,12 @@ from PySide6.QtWidgets import (
 )
 
 from leaf_core.errors import LeafError
-from leaf_core.project.finetune_job import FinetuneJob, FinetuneSettings, commit_job, prepare_job
+from leaf_core.project.model_jobs import FinetuneSettings, ModelJob, commit_job, prepare_job
 from leaf_core.project.store import CorrectionStore
-from leaf_core.training.first_model import STAGE_ONE_MESSAGE, find_pretrained_autoencoder
 from leaf_app.ui.job_runner import JobRunner
 
 NEW_MODEL_LABEL = "New model (cpu preset)"
-JobFactory = Callable[[CorrectionStore, "str | Path | None", FinetuneSettings, "Path | None"], FinetuneJob]
+JobFactory = Callable[[CorrectionStore, "str | Path | None", FinetuneSettings, "str | None"], ModelJob]
 
 
 def training_device_label() -> str:
@@ -61,7 +60,7 @@ class FinetuneDialog(QDialog):
     def __init__(
         self,
         store: CorrectionStore,
-        taesd_dir: Path | None = None,
+        new_model_autoencoder: str | None = None,
         job_factory: JobFactory = prepare_job,
         device_label: str | None = None,
         external_models: Sequence[tuple[str, Path]] = (),
@@ -72,10 +71,10 @@ class FinetuneDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Fine-tune on your corrections")
         self._store = store
-        self._taesd_dir = taesd_dir
+        self._new_model_autoencoder = new_model_autoencoder
         self._external_models = list(external_models)
         self._job_factory = job_factory
-        self._job: FinetuneJob | None = None
+        self._job: ModelJob | None = None
         self._new_version: str | None = None
         self._baseline_dice: float | None = None
         self._close_when_cancelled = False
@@ -174,10 +173,9 @@ class FinetuneDialog(QDialog):
         if versions or self._external_models:
             self.no_model_note.hide()
         else:
-            autoencoder = find_pretrained_autoencoder(self._taesd_dir)
-            base = (f"with the pretrained autoencoder from '{autoencoder}'." if autoencoder is not None
-                    else f"after stage one. {STAGE_ONE_MESSAGE}")
-            self.no_model_note.setText(f"This project has no model yet: training starts a new one from the cpu preset, {base}")
+            autoencoder = (f"the autoencoder in '{self._new_model_autoencoder}'" if self._new_model_autoencoder
+                           else "the TAESD autoencoder that ships with LEAF Annotate")
+            self.no_model_note.setText(f"This project has no model yet: training starts a new one from the cpu preset, with {autoencoder}.")
         count = self._store.image_count()
         self.data_summary.setText(
             f"Trains on the {count} corrected image{'s' if count != 1 else ''} of this project; "
@@ -198,7 +196,7 @@ class FinetuneDialog(QDialog):
         if self.runner.is_running():
             return
         try:
-            job = self._job_factory(self._store, self.start_from.currentData(), self.settings(), self._taesd_dir)
+            job = self._job_factory(self._store, self.start_from.currentData(), self.settings(), self._new_model_autoencoder)
         except LeafError as error:
             self._show_error(str(error))
             return

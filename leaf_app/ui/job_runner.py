@@ -1,4 +1,4 @@
-"""Runs a fine-tune job (leaf_core.project.finetune_job) in a QProcess and reports it as Qt signals.
+"""Runs a fine-tune job (leaf_core.project.model_jobs) in a QProcess and reports it as Qt signals.
 
 Training runs in a separate process, so the window never freezes and a crash or an out-of-memory
 in training cannot take the app down. The runner only runs and reports: on success it hands back
@@ -8,23 +8,15 @@ on failure or cancel it deletes the staging folder, so no version appears.
 
 from __future__ import annotations
 
+import math
 import os
 from collections import deque
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
-from leaf_core.project.finetune_job import (
-    FinetuneJob,
-    JobDone,
-    JobError,
-    JobStarted,
-    ProgressParser,
-    StepProgress,
-    Validation,
-    plain_failure_message,
-    produced_model_dir,
-)
+from leaf_core.project.job_progress import JobDone, JobError, JobStarted, ProgressParser, StepProgress, Validation
+from leaf_core.project.model_jobs import ModelJob, plain_failure_message, produced_model_dir
 from leaf_core.project.versions import ModelVersions
 
 CANCEL_GRACE_MS = 5000
@@ -35,7 +27,7 @@ class JobRunner(QObject):
     """One job at a time. ``start(job)``, then one of finished / failed / cancelled is emitted once."""
 
     started = Signal(int, str)  # total_steps, device ("cpu", "cuda", ...)
-    progress = Signal(int, int, float)  # step, total_steps, loss
+    progress = Signal(int, int, float)  # step, total_steps, loss (NaN for a job that does not train)
     validated = Signal(int, float)  # step, val Dice
     finished = Signal(str)  # the produced model folder
     failed = Signal(str)  # a plain message for the user
@@ -45,7 +37,7 @@ class JobRunner(QObject):
         super().__init__(parent)
         self._models = models
         self._process: QProcess | None = None
-        self._job: FinetuneJob | None = None
+        self._job: ModelJob | None = None
         self._parser = ProgressParser()
         self._stderr_tail: deque[str] = deque(maxlen=STDERR_LINES_KEPT)
         self._stderr_pending = ""
@@ -58,7 +50,7 @@ class JobRunner(QObject):
 
     # ------------------------------------------------------------------ public
     @property
-    def job(self) -> FinetuneJob | None:
+    def job(self) -> ModelJob | None:
         return self._job
 
     @property
@@ -69,7 +61,7 @@ class JobRunner(QObject):
     def is_running(self) -> bool:
         return self._process is not None
 
-    def start(self, job: FinetuneJob) -> None:
+    def start(self, job: ModelJob) -> None:
         """Start ``job``'s command; its staging folder must exist."""
         if self._process is not None:
             raise RuntimeError("a job is already running; cancel it or wait for it to finish first")
@@ -126,7 +118,7 @@ class JobRunner(QObject):
             if isinstance(event, JobStarted):
                 self.started.emit(event.total_steps, event.device)
             elif isinstance(event, StepProgress):
-                self.progress.emit(event.step, event.total_steps, event.loss)
+                self.progress.emit(event.step, event.total_steps, math.nan if event.loss is None else event.loss)
             elif isinstance(event, Validation):
                 self.validated.emit(event.step, event.val_dice)
             elif isinstance(event, JobDone):

@@ -22,6 +22,8 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSlider,
     QSplitter,
+    QVBoxLayout,
+    QWidget,
 )
 
 from leaf_app.document import mask_ops
@@ -34,7 +36,11 @@ from leaf_app.ui.actions import NEEDS_IMAGE, PREDICT_ACTIONS, build_actions, bui
 from leaf_app.ui.canvas import Canvas, Tool
 from leaf_app.ui.file_list import FileList
 from leaf_app.ui.layers import OverlayMode
+from leaf_app.ui.model_setup import ModelSetup
+from leaf_app.ui.model_setup_panel import ModelSetupPanel
 from leaf_app.ui.prediction import PredictionController
+from leaf_app.ui.project_actions import ProjectActions
+from leaf_app.ui.redact_tool import RedactTool
 from leaf_app.ui.settings import AppSettings
 from leaf_core.errors import LeafError
 from leaf_core.io.window_presets import window_for_preset
@@ -48,8 +54,9 @@ AUTOSAVE_INTERVAL_MS = 30_000
 
 
 class MainWindow(QMainWindow):
-    """The annotation window. ``session``, ``canvas``, ``prediction``, ``actions`` and ``menus``
-    are public so features (and tests) can bind to them; see ``add_feature``."""
+    """The annotation window. ``session``, ``canvas``, ``prediction``, ``project`` (the correction
+    loop), ``model_setup`` (the first model), ``actions`` and ``menus`` are public so features
+    (and tests) can bind to them; see ``add_feature``."""
 
     def __init__(self, settings: AppSettings | None = None, model_override: Path | None = None) -> None:
         super().__init__()
@@ -64,9 +71,15 @@ class MainWindow(QMainWindow):
 
         self.canvas = Canvas(self)
         self.file_list = FileList(self.session, self)
+        self.model_setup_panel = ModelSetupPanel(self)
+        image_side = QWidget(self)
+        image_layout = QVBoxLayout(image_side)
+        image_layout.setContentsMargins(0, 0, 0, 0)
+        image_layout.addWidget(self.model_setup_panel)
+        image_layout.addWidget(self.canvas, 1)
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         splitter.addWidget(self.file_list)
-        splitter.addWidget(self.canvas)
+        splitter.addWidget(image_side)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([320, 960])
         self.setCentralWidget(splitter)
@@ -75,6 +88,10 @@ class MainWindow(QMainWindow):
         self.menus = build_menus(self, self.actions)
         self._build_toolbar()
         self._build_status_bar()
+        self._score_then_go = False  # "Next image to correct" waits for the scores it asked for
+        self.model_setup = ModelSetup(self, self.model_setup_panel)
+        self.menus["model"].insertActions(self.actions["choose_model"], list(self.model_setup.actions.values()))
+        self.project = ProjectActions(self)
 
         self._autosave_timer = QTimer(self, singleShot=True, interval=AUTOSAVE_DELAY_MS)
         self._autosave_timer.timeout.connect(self.autosave_now)
@@ -90,13 +107,14 @@ class MainWindow(QMainWindow):
         self.canvas.window_changed.connect(lambda _c, _w: self._update_status())
         self.prediction.busy_changed.connect(self._on_busy_changed)
         self.prediction.progress.connect(self._on_progress)
-        self.prediction.models_changed.connect(self._update_actions)
+        self.prediction.models_changed.connect(self.update_actions)
         self.prediction.uncertainty_ready.connect(self._on_uncertainty_ready)
-        self.prediction.job_done.connect(lambda _c: self._update_actions())
+        self.prediction.job_done.connect(self._on_prediction_done)
+        self.redaction = RedactTool(self)  # after _show_current is connected: it draws on the shown image
 
         self.canvas.set_brush_radius(self.settings.value("brush_radius", 12, int))
         self.resize(1280, 800)
-        self._update_actions()
+        self.update_actions()
 
     # --- building -------------------------------------------------------------------------------
     def _build_toolbar(self) -> None:
@@ -150,7 +168,7 @@ class MainWindow(QMainWindow):
             return
         if added:
             self.settings.set_value("last_folder", str(added[0].path.parent))
-        self._update_actions()
+        self.update_actions()
 
     def open_files_dialog(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(
@@ -184,14 +202,49 @@ class MainWindow(QMainWindow):
                 self.file_list.refresh(doc)
                 self.canvas.set_document(None)
                 dialogs.show_error(self, str(error))
-                self._update_actions()
+                self.update_actions()
                 return
         self.canvas.set_document(doc)
         self.canvas.set_uncertainty_visible(self.actions["show_uncertainty"].isChecked())
-        self._update_actions()
+        self.update_actions()
 
     def next_image(self) -> None:
         self.session.go_next()
+
+    def next_to_correct(self) -> None:
+        """Go to the uncorrected image the model is least sure about (scoring the open images
+        first, in the background, when the current model has not scored them yet)."""
+        problem = self.prediction.availability()
+        if problem:
+            raise LeafError(problem)
+        if self.prediction.busy:
+            raise LeafError("Wait for the prediction in progress (or cancel it with Esc) first.")
+        candidates = [d for d in self.session.documents if d.state in (DocState.NOT_PREDICTED, DocState.PREDICTED)
+                      and not d.load_error and not self.project.has_correction(d)]
+        if not candidates:
+            self.statusBar().showMessage("Every open image is corrected", 5000)
+            return
+        folder = self.prediction.model_dir()
+        unscored = [d for d in candidates if d.uncertainty_model != folder]
+        if unscored and not self._score_then_go:
+            self._score_then_go = True
+            self.statusBar().showMessage(f"Scoring {len(unscored)} image(s) by how unsure the model is…")
+            self.prediction.predict(unscored, kind="uncertainty")
+            return
+        self._score_then_go = False
+        scored = [d for d in candidates if d.uncertainty_model == folder]
+        if scored:
+            best = max(scored, key=lambda d: d.uncertainty_score)
+            self.session.set_current(self.session.documents.index(best))
+            self.statusBar().showMessage(f"Least certain: {best.name} (uncertainty {best.uncertainty_score:.3f})", 5000)
+
+    def _on_prediction_done(self, completed: bool) -> None:
+        self.update_actions()
+        if self._score_then_go:
+            if completed:
+                self.next_to_correct()
+            else:
+                self._score_then_go = False
 
     def previous_image(self) -> None:
         self.session.go_previous()
@@ -207,7 +260,7 @@ class MainWindow(QMainWindow):
         self.task_combo.blockSignals(True)
         self.task_combo.setCurrentIndex(self.task_combo.findData(task.name if task else None))
         self.task_combo.blockSignals(False)
-        self._update_actions()
+        self.update_actions()
 
     def set_task(self, name: str) -> None:
         self.session.set_task(get_task(name), by_user=True)
@@ -244,7 +297,7 @@ class MainWindow(QMainWindow):
     def _on_busy_changed(self, busy: bool) -> None:
         self.progress_bar.setVisible(busy)
         self.cancel_button.setVisible(busy)
-        self._update_actions()
+        self.update_actions()
 
     def _on_progress(self, done: int, total: int) -> None:
         self.progress_bar.setRange(0, max(total, 1))
@@ -252,6 +305,7 @@ class MainWindow(QMainWindow):
         self.progress_bar.setFormat(f"{done}/{total}")
 
     def _on_uncertainty_ready(self, row: int) -> None:
+        self.file_list.refresh(self.session.documents[row])  # its score
         if row == self.session.current_index:
             self.actions["show_uncertainty"].setChecked(True)
             self.canvas.set_uncertainty_visible(True)
@@ -284,7 +338,7 @@ class MainWindow(QMainWindow):
 
     def _on_edited(self) -> None:
         self._autosave_timer.start()
-        self._update_actions()
+        self.update_actions()
 
     def use_brush(self) -> None:
         self._set_tool(Tool.BRUSH, "tool_brush")
@@ -374,7 +428,7 @@ class MainWindow(QMainWindow):
 
     def _after_save(self) -> None:
         self.autosave_now()
-        self._update_actions()
+        self.update_actions()
 
     # --- autosave and closing -----------------------------------------------------------------------------------------
     def autosave_now(self) -> None:
@@ -439,7 +493,7 @@ class MainWindow(QMainWindow):
         event.accept()
 
     # --- status -----------------------------------------------------------------------------------------------------------
-    def _update_actions(self) -> None:
+    def update_actions(self) -> None:
         doc = self.current
         loaded = doc is not None and doc.is_loaded
         for name in NEEDS_IMAGE:
@@ -452,6 +506,8 @@ class MainWindow(QMainWindow):
             self.actions[name].setEnabled(can_predict and bool(self.session.documents))
         self.actions["cancel"].setEnabled(self.prediction.busy)
         self.actions["export_all"].setEnabled(bool(self.session.documents))
+        self.actions["next_to_correct"].setEnabled(can_predict and bool(self.session.documents))
+        self.model_setup.refresh()
         self._update_status()
 
     def _update_status(self) -> None:

@@ -47,6 +47,7 @@ class PredictOutcome:
     image: Any  # LoadedImage
     result: Any  # Prediction or EnsemblePrediction
     model: Any  # ModelStamp
+    model_dir: Path  # the folder the model was loaded from
 
 
 def run_job(
@@ -83,7 +84,7 @@ def run_job(
                 result = loaded.predictor.predict_ensemble(job.ensemble_size)
             else:
                 raise ValueError(f"unknown prediction kind {job.kind!r}")
-            on_result(PredictOutcome(item.index, image, result, loaded.stamp))
+            on_result(PredictOutcome(item.index, image, result, loaded.stamp, job.model_dir))
         except LeafError as error:
             on_error(item.index, str(error))
         except Exception as error:

@@ -14,6 +14,7 @@ from leaf_app.model_hub import ModelHub
 from leaf_app.ui.dialogs import show_error
 from leaf_app.ui.predict_worker import PredictItem, PredictJob, PredictOutcome, PredictThread, run_job
 from leaf_app.ui.settings import AppSettings
+from leaf_core.uncertainty import uncertainty_score
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ class PredictionController(QObject):
         if self.session.task is None:
             return "No task chosen: pick one in the toolbar to use its model."
         if self.model_dir() is None:
-            return f"No model for {self.session.task.label}: choose one with Model ▸ Choose model folder…"
+            return f"No model for {self.session.task.label} yet: the three ways to get one are above the image"
         return None
 
     @property
@@ -122,6 +123,8 @@ class PredictionController(QObject):
             doc.set_image(outcome.image)
         if hasattr(outcome.result, "uncertainty"):
             doc.uncertainty = outcome.result.uncertainty
+            doc.uncertainty_score = uncertainty_score(outcome.result.uncertainty)
+            doc.uncertainty_model = outcome.model_dir
             self.uncertainty_ready.emit(outcome.index)
             if doc.state is not DocState.NOT_PREDICTED:
                 return

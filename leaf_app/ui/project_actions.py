@@ -1,9 +1,12 @@
 """The correction loop in the window: a project to save corrections into, fine-tuning, versions.
 
-``install(window)`` (through ``MainWindow.add_feature``) adds File ▸ New project… / Open project…
-/ Save correction (Ctrl+S) and Model ▸ Fine-tune… / Model versions / Set TAESD folder…. The
-project (a ``CorrectionStore``) is remembered in the settings and reopened on the next start;
-when its current model version changes, the window predicts with that version.
+``ProjectActions`` (the window's ``project``) adds File ▸ New project… / Open project… / Save
+correction (Ctrl+S) / Import masks… and Model ▸ Fine-tune… / Model versions. The project (a
+``CorrectionStore``) is remembered in the settings and reopened on the next start; when its
+current model version changes, the window predicts with that version.
+
+Advanced setting (settings.ini, no menu): ``new_model_autoencoder`` = a folder or hub id of the
+frozen mask autoencoder for a project's first model, instead of the TAESD the package ships.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
+from leaf_app.document.image_document import ImageDocument
 from leaf_app.ui.actions import guarded
 from leaf_app.ui.dialogs import TITLE, show_error
 from leaf_app.ui.finetune_dialog import FinetuneDialog
+from leaf_app.ui.import_masks import import_masks, show_report
 from leaf_app.ui.model_versions import ModelVersionsMenu
 from leaf_core.errors import LeafError
 from leaf_core.project.store import CATALOG_NAME, CorrectionStore
@@ -30,12 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LAST_PROJECT_KEY = "last_project"
-TAESD_KEY = "taesd_dir"
-
-
-def install(window: MainWindow) -> None:
-    """Add the project's actions and menus to ``window`` (kept as ``window.project``)."""
-    window.project = ProjectActions(window)
+NEW_MODEL_AUTOENCODER_KEY = "new_model_autoencoder"
 
 
 def correction_author() -> str:
@@ -55,17 +55,18 @@ class ProjectActions(QObject):
         self.store: CorrectionStore | None = None
         self.finetune_dialog: FinetuneDialog | None = None
         self._model_pending = False  # the project's current version waits for a task to be chosen
+        self._image_keys: dict[Path, str] = {}  # the store's key of each open image, read once
 
         self.actions = {
             "new_project": self._action("&New project…", (), self.new_project_dialog),
             "open_project": self._action("Open p&roject…", (), self.open_project_dialog),
             "save_correction": self._action("&Save correction", ("Ctrl+S",), self.save_correction),
+            "import_masks": self._action("&Import masks…", (), self.import_masks_dialog),
             "finetune": self._action("&Fine-tune…", (), self.open_finetune_dialog),
-            "set_taesd": self._action("Set &TAESD folder…", (), self.choose_taesd_folder),
         }
         file_menu = window.menus["file"]
         before = window.actions["export_current"]
-        for name in ("new_project", "open_project", "save_correction"):
+        for name in ("new_project", "open_project", "save_correction", "import_masks"):
             file_menu.insertAction(before, self.actions[name])
         file_menu.insertSeparator(before)
 
@@ -73,9 +74,8 @@ class ProjectActions(QObject):
         model_menu.addSeparator()
         model_menu.addAction(self.actions["finetune"])
         self.versions_menu = ModelVersionsMenu(None, "Model &versions", model_menu)
-        self.versions_menu.currentVersionChanged.connect(self._use_version)
+        self.versions_menu.currentVersionChanged.connect(self.use_version)
         model_menu.addMenu(self.versions_menu)
-        model_menu.addAction(self.actions["set_taesd"])
         window.menus["model_versions"] = self.versions_menu
 
         window.session.task_changed.connect(self._on_task_changed)
@@ -113,6 +113,7 @@ class ProjectActions(QObject):
         if self.store is not None:
             self.store.close()
         self.store = store
+        self._image_keys.clear()  # keys are salted per project
         store.models.remove_stale_staging()
         self.window.settings.set_value(LAST_PROJECT_KEY, str(store.root))
         self.versions_menu.set_versions(store.models)
@@ -134,6 +135,25 @@ class ProjectActions(QObject):
 
     def _start_folder(self) -> str:
         return str(self.store.root.parent) if self.store is not None else self.window.settings.value(LAST_PROJECT_KEY, "")
+
+    def ensure_store(self) -> CorrectionStore | None:
+        """The open project; with none, offer to create or open one (None when the user declines)."""
+        if self.store is None:
+            self._ask_for_project()
+        return self.store
+
+    def has_correction(self, doc: ImageDocument) -> bool:
+        """True when the open project holds a correction of the document's image."""
+        if self.store is None:
+            return False
+        key = self._image_keys.get(doc.path)
+        if key is None:
+            key = self._image_keys[doc.path] = self.store.image_key_for(doc.path)
+        return self.store.latest_correction(key) is not None
+
+    def corrected_count(self) -> int:
+        """How many images the open project holds corrections for (0 without a project)."""
+        return 0 if self.store is None else self.store.image_count()
 
     def _ask_for_project(self) -> bool:
         """No project is open: offer to create one (Yes) or open one (No); True when one is open."""
@@ -157,12 +177,15 @@ class ProjectActions(QObject):
         doc = self.window.current
         if doc is None or not doc.is_loaded or doc.mask is None:
             raise LeafError("Open an image and draw or predict its mask before saving a correction.")
-        if self.store is None and not self._ask_for_project():
+        if self.ensure_store() is None:
             return
         task = self.window.session.task
         meta = doc.image.meta
         # A frame is part of the image's identity only in a multi-frame file (as the store keys it).
         frame = meta.frame if (meta.number_of_frames or 1) > 1 else None
+        redactions = self.window.redaction.boxes_to_save(doc, self.store)  # type: ignore[arg-type]
+        if redactions is None:  # the user chose to draw redaction boxes first
+            return
         self.store.save_correction(  # type: ignore[union-attr]
             doc.path,
             doc.mask,
@@ -171,13 +194,25 @@ class ProjectActions(QObject):
             correction_author(),
             task=task.name if task else None,
             frame=frame,
+            redactions=redactions,
         )
         doc.mark_saved()
         self.window.autosave_now()
-        self.window._update_actions()
+        self.window.update_actions()
         self.window.statusBar().showMessage(
             f"Saved '{doc.name}' into project '{self.store.root.name}' "  # type: ignore[union-attr]
             f"({self.store.image_count()} corrected image(s))", 5000)  # type: ignore[union-attr]
+
+    def import_masks_dialog(self) -> None:
+        """Ask for a folder of masks made elsewhere and save them as corrections of the open images."""
+        folder = QFileDialog.getExistingDirectory(self.window, "Import masks: the folder that holds them",
+                                                  self.window.settings.value("last_folder", ""))
+        if not folder:
+            return
+        report = import_masks(self.window, Path(folder), correction_author())
+        if report is not None:
+            self.window.update_actions()
+            show_report(self.window, report)
 
     def _model_version_of(self, stamp) -> str | None:  # noqa: ANN001
         """The version of this project that made the mask ("v2"), else the model's label, else None."""
@@ -190,14 +225,15 @@ class ProjectActions(QObject):
 
     # --- models --------------------------------------------------------------------------------
     def open_finetune_dialog(self) -> FinetuneDialog | None:
-        if self.store is None and not self._ask_for_project():
+        if self.ensure_store() is None:
             return None
         if self.finetune_dialog is not None and self.finetune_dialog.runner.is_running():
             self.finetune_dialog.raise_()
             return self.finetune_dialog
-        dialog = FinetuneDialog(self.store, self.taesd_dir(), external_models=self._external_models(), parent=self.window)
+        dialog = FinetuneDialog(self.store, self.new_model_autoencoder(), external_models=self._external_models(),
+                                parent=self.window)
         dialog.versionCreated.connect(lambda _name: self.versions_menu.refresh())
-        dialog.currentVersionChanged.connect(self._use_version)
+        dialog.currentVersionChanged.connect(self.use_version)
         if self.finetune_dialog is not None:
             self.finetune_dialog.deleteLater()
         self.finetune_dialog = dialog
@@ -213,17 +249,11 @@ class ProjectActions(QObject):
             return []
         return [(f"Model in use ({folder.name})", folder)]
 
-    def taesd_dir(self) -> Path | None:
-        folder = self.window.settings.value(TAESD_KEY, "")
-        return Path(folder) if folder and Path(folder).is_dir() else None
+    def new_model_autoencoder(self) -> str | None:
+        """The advanced override of a first model's autoencoder (settings.ini), or None: the embedded TAESD."""
+        return self.window.settings.value(NEW_MODEL_AUTOENCODER_KEY, "") or None
 
-    def choose_taesd_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self.window, "TAESD autoencoder folder (for a project's first model)",
-                                                  self.window.settings.value(TAESD_KEY, ""))
-        if folder:
-            self.window.settings.set_value(TAESD_KEY, folder)
-
-    def _use_version(self, name: str) -> None:
+    def use_version(self, name: str) -> None:
         """A version became current (menu or dialog): predict with it."""
         if self.store is None:
             return

@@ -11,7 +11,7 @@ from leaf_core.cli.training_args import add_training_arguments, training_config
 from leaf_core.model.builder import ModelSources
 from leaf_core.model.parameterization import BETA_SCHEDULES, PREDICTION_TYPES
 from leaf_core.model.presets import PRESETS
-from leaf_core.training.first_model import STAGE_ONE_AUTOENCODER, STAGE_ONE_DIR, STAGE_ONE_MESSAGE, STAGE_ONE_STEPS
+from leaf_core.training.stage_one import STAGE_ONE_AUTOENCODER, STAGE_ONE_DIR, STAGE_ONE_MESSAGE, STAGE_ONE_STEPS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,9 +158,18 @@ def _converted(folder: Path, build, *args):
         raise ModelLoadError(folder, f"its config lacks {error}") from error
 
 
+IMPORT_STAGES = ("fetching the pipeline", "converting the U-Net", "converting the mask autoencoder",
+                 "converting the image encoder", "writing the model folder")
+
+
 def import_reference(source: str | Path, out_dir: str | Path, name: str | None = None,
-                     task: str | None = None) -> LeafModel:
-    """Convert a reference LeafPipeline folder or hub id into a model folder at ``out_dir``."""
+                     task: str | None = None, on_stage: Callable[[int, str], None] | None = None) -> LeafModel:
+    """Convert a reference LeafPipeline folder or hub id into a model folder at ``out_dir``.
+
+    on_stage(index, label) is called as each of ``IMPORT_STAGES`` begins (for progress bars).
+    """
+    report = on_stage or (lambda index, label: None)
+    report(0, IMPORT_STAGES[0])
     root, revision = resolve_reference(source)
     origin = ImportSource("reference LeafPipeline", str(source), revision)
     unet_part = "unet_ema" if (root / "unet_ema").is_dir() else "unet"
@@ -177,14 +187,17 @@ def import_reference(source: str | Path, out_dir: str | Path, name: str | None =
     config = _converted(root / "scheduler", leaf_config_from_scheduler, scheduler_config, resolution,
                         spec.num_attention_heads)
 
+    report(1, IMPORT_STAGES[1])
     unet_state, files = read_part(root / unet_part)
     origin.record(files, root)
     unet = _converted(root / unet_part, unet_from_openaimodel, unet_state, spec)
     del unet_state
+    report(2, IMPORT_STAGES[2])
     vae_state, files = read_part(root / "vae")
     origin.record(files, root)
     autoencoder = _converted(root / "vae", autoencoder_from_ldm, vae_state, vae_config)
     del vae_state
+    report(3, IMPORT_STAGES[3])
     encoder_state, files = read_part(root / "latent_encoder")
     origin.record(files, root)
     image_encoder = _converted(root / "latent_encoder", image_encoder_from_ldm, encoder_state, encoder_config)
@@ -203,6 +216,7 @@ def import_reference(source: str | Path, out_dir: str | Path, name: str | None =
         notes=[f"Imported from the reference LEAF pipeline {source} by `leaf import-weights --from reference`"
                f" ({unet_part}/ used for the U-Net)."],
     )
+    report(4, IMPORT_STAGES[4])
     model = LeafModel(autoencoder, image_encoder, unet, config, card)
     model.eval()
     model.save_pretrained(out_dir)

@@ -17,6 +17,7 @@ from diffusers import AutoencoderKL, AutoencoderTiny
 from safetensors.torch import load_file
 
 from leaf_core.errors import ModelLoadError
+from leaf_core.weights import embedded_folder, is_embedded
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,11 @@ def load_autoencoder(source: str | Path) -> Autoencoder:
 
     Accepted: a diffusers folder (config.json with _class_name AutoencoderKL/AutoencoderTiny), a
     pipeline folder with a ``vae/`` inside, a TAESD folder in the original layout
-    (taesd_encoder.safetensors + taesd_decoder.safetensors), or a hub id of any of these.
+    (taesd_encoder.safetensors + taesd_decoder.safetensors), a hub id of any of these, or
+    ``embedded:taesd``, the copy of TAESD inside the package (``leaf_core.weights``).
     """
+    if is_embedded(source):
+        return load_taesd_original(embedded_folder(str(source)))
     path = Path(source)
     if path.is_dir():
         if (path / TAESD_ENCODER_FILE).exists() and (path / TAESD_DECODER_FILE).exists():
@@ -130,13 +134,28 @@ def build_autoencoder(class_name: str, config: dict | None = None) -> Autoencode
     return cls(**{k: v for k, v in config.items() if k in accepted})
 
 
-def encode_latent(autoencoder: Autoencoder, images: torch.Tensor) -> torch.Tensor:
-    """Scaled latents (B, C, H/8, W/8) of images (B, 3, H, W) in [-1, 1]; KL uses the mode."""
+def encode_unscaled(autoencoder: Autoencoder, images: torch.Tensor) -> torch.Tensor:
+    """Latents (B, C, H/f, W/f) of images (B, 3, H, W) in [-1, 1], before the scaling factor; KL uses the mode."""
     if isinstance(autoencoder, AutoencoderKL):
-        latents = autoencoder.encode(images).latent_dist.mode()
-    else:
-        latents = autoencoder.encode(images).latents
-    return latents * autoencoder.config.scaling_factor
+        return autoencoder.encode(images).latent_dist.mode()
+    return autoencoder.encode(images).latents
+
+
+def encode_latent(autoencoder: Autoencoder, images: torch.Tensor) -> torch.Tensor:
+    """Scaled latents (B, C, H/f, W/f) of images (B, 3, H, W) in [-1, 1]: what the U-Net sees."""
+    return encode_unscaled(autoencoder, images) * autoencoder.config.scaling_factor
+
+
+def downsample_factor(autoencoder: Autoencoder) -> int:
+    """Image pixels per latent pixel along one side (8 for kl-f8 and TAESD): one downsampling per block but the last."""
+    config = autoencoder.config
+    blocks = config.get("encoder_block_out_channels") or config["block_out_channels"]
+    return 2 ** (len(blocks) - 1)
+
+
+def encoder_parameter_names(autoencoder: Autoencoder) -> set[str]:
+    """Names of the encoder side's parameters (``encoder.*``, KL's ``quant_conv.*``): only training uses them."""
+    return {name for name, _ in autoencoder.named_parameters() if name.split(".", 1)[0] in ("encoder", "quant_conv")}
 
 
 def decode_latent(autoencoder: Autoencoder, latents: torch.Tensor) -> torch.Tensor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from leaf_core.model.unet import UNetSpec
+from leaf_core.weights import EMBEDDED_TAESD
 
 
 @dataclass(frozen=True)
@@ -56,11 +57,12 @@ PRESETS: dict[str, Preset] = {
         learning_rate=4e-5,
         align_weight=1.0,
     ),
-    # Trains on a 2-core CPU in minutes: TAESD, a small U-Net, DINOv2-small.
+    # Trains on a 2-core CPU in minutes: TAESD (embedded in the package, so it works offline),
+    # a small U-Net, DINOv2-small.
     "cpu": Preset(
         name="cpu",
         resolution=128,
-        autoencoder="madebyollin/taesd",
+        autoencoder=EMBEDDED_TAESD,
         autoencoder_class="AutoencoderTiny",
         teacher="facebook/dinov2-small",
         attention_levels=(False, True, True),

@@ -19,7 +19,8 @@ from leaf_core.io.dataset_folder import DatasetFolder
 from leaf_core.io.masks import read_mask
 from leaf_core.metrics import dice_score
 from leaf_core.model import LeafModel
-from leaf_core.project.finetune_job import FinetuneSettings, JobDone, ProgressParser, Validation, commit_job, prepare_job
+from leaf_core.project.job_progress import JobDone, ProgressParser, Validation
+from leaf_core.project.model_jobs import FinetuneSettings, commit_job, prepare_job
 from leaf_core.project.store import CorrectionStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared]
@@ -28,9 +29,9 @@ FIRST_MODEL = FinetuneSettings(steps=250, batch_size=4, resolution=64)  # the cp
 SECOND_FINETUNE = FinetuneSettings(steps=60, learning_rate=1e-4, batch_size=2)
 
 
-def run_job(store: CorrectionStore, start_from, settings: FinetuneSettings, taesd: Path | None = None):
+def run_job(store: CorrectionStore, start_from, settings: FinetuneSettings):
     """Run one fine-tune job synchronously, as the app's JobRunner does; return (version, events)."""
-    job = prepare_job(store, start_from, settings, taesd_dir=taesd)
+    job = prepare_job(store, start_from, settings)
     result = subprocess.run(job.command, cwd=job.staging_dir, capture_output=True, text=True, timeout=600)
     parser = ProgressParser()
     events = parser.feed(result.stdout) + parser.finish()
@@ -55,14 +56,13 @@ def test_corrections_give_a_first_model_and_a_finetune_that_keeps_it(shared_path
     # 4 of the 20 images drawn as val differ per run, and a 250-step model's val Dice with them.
     monkeypatch.setattr("leaf_core.project.catalog.secrets.token_hex", lambda nbytes: "5a" * nbytes)
     data = shared_path("data", "kvasir-seg")
-    taesd = shared_path("weights", "taesd")
     dataset = DatasetFolder(data)
     ids = dataset.split("train")[:40]
 
     with CorrectionStore.create(tmp_path / "project") as store:
         # 20 corrections and the first model
         save_ground_truth(store, dataset, ids[:20])
-        first, _ = run_job(store, None, FIRST_MODEL, taesd)
+        first, _ = run_job(store, None, FIRST_MODEL)  # on the embedded TAESD
         store.models.set_current(first)
         v1 = store.models.get(first)
         assert first == "v1" and v1.parent is None

@@ -16,7 +16,7 @@ from project_helpers import write_fake_model  # noqa: E402
 from leaf_app.ui import job_runner as job_runner_module  # noqa: E402
 from leaf_app.ui.finetune_dialog import NEW_MODEL_LABEL, FinetuneDialog, training_device_label  # noqa: E402
 from leaf_app.ui.model_versions import NO_VERSIONS_TEXT, ModelVersionsMenu  # noqa: E402
-from leaf_core.project.finetune_job import prepare_job  # noqa: E402
+from leaf_core.project.model_jobs import prepare_job  # noqa: E402
 
 TIMEOUT_MS = 15000
 
@@ -28,8 +28,8 @@ def _add_version(store, val_dice: float) -> str:
 
 
 def _dialog(qtbot, store, fake_job_command, mode: str, calls: list | None = None, **kwargs) -> FinetuneDialog:
-    def factory(store, start_from, settings, taesd_dir):
-        job = prepare_job(store, start_from, settings, taesd_dir)  # the real export and command
+    def factory(store, start_from, settings, autoencoder):
+        job = prepare_job(store, start_from, settings, autoencoder)  # the real export and command
         if calls is not None:
             calls.append((start_from, settings, job))
         return dataclasses.replace(job, command=fake_job_command(mode, job.out_dir))
@@ -44,7 +44,7 @@ def test_first_finetune_without_a_model_starts_from_the_cpu_preset(qtbot, filled
     calls = []
     dialog = _dialog(qtbot, filled_store, fake_job_command, "ok-train", calls)
     assert [dialog.start_from.itemText(i) for i in range(dialog.start_from.count())] == [NEW_MODEL_LABEL]
-    assert "no model yet" in dialog.no_model_note.text() and "stage one" in dialog.no_model_note.text()
+    assert "no model yet" in dialog.no_model_note.text() and "TAESD" in dialog.no_model_note.text()
     assert dialog.device.text() == "CPU" and dialog.steps.value() == 300
     dialog.steps.setValue(120)
 
@@ -53,8 +53,8 @@ def test_first_finetune_without_a_model_starts_from_the_cpu_preset(qtbot, filled
         assert not dialog.start_button.isEnabled() and dialog.cancel_button.text() == "Cancel"
     start_from, settings, job = calls[0]
     assert start_from is None and settings.steps == 120 and job.kind == "train"
-    assert "--preset" in job.command and job.command[job.command.index("--autoencoder") + 1] == "stage-one"
-    assert job.notice is not None and "stage one" in job.notice
+    assert "--preset" in job.command and "--autoencoder" not in job.command  # the embedded TAESD
+    assert job.notice is None  # no stage one: nothing more happens than the user asked for
     assert created.args == ["v1"]
     # With no model before, the first one is put in use right away.
     assert filled_store.models.current_version() == "v1"
@@ -65,12 +65,14 @@ def test_first_finetune_without_a_model_starts_from_the_cpu_preset(qtbot, filled
     assert dialog.val_label.text() == "Val Dice 0.750 (step 4)"
 
 
-def test_taesd_folder_is_passed_to_a_new_model(qtbot, filled_store, fake_job_command, tmp_path) -> None:
+def test_an_autoencoder_override_is_passed_to_a_new_model(qtbot, filled_store, fake_job_command, tmp_path) -> None:
     calls = []
+    default = _dialog(qtbot, filled_store, fake_job_command, "ok-train")
+    assert "TAESD autoencoder that ships with LEAF Annotate" in default.no_model_note.text()
     (tmp_path / "taesd").mkdir()
     for name in ("taesd_encoder.safetensors", "taesd_decoder.safetensors"):
         (tmp_path / "taesd" / name).write_bytes(b"")
-    dialog = _dialog(qtbot, filled_store, fake_job_command, "ok-train", calls, taesd_dir=tmp_path / "taesd")
+    dialog = _dialog(qtbot, filled_store, fake_job_command, "ok-train", calls, new_model_autoencoder=str(tmp_path / "taesd"))
     assert str(tmp_path / "taesd") in dialog.no_model_note.text()
     with qtbot.waitSignal(dialog.versionCreated, timeout=TIMEOUT_MS):
         qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)

@@ -10,15 +10,15 @@ pytest.importorskip("pytestqt")
 
 from leaf_app.ui import job_runner as job_runner_module  # noqa: E402
 from leaf_app.ui.job_runner import JobRunner  # noqa: E402
-from leaf_core.project.finetune_job import FinetuneJob, commit_job  # noqa: E402
+from leaf_core.project.model_jobs import ModelJob, commit_job  # noqa: E402
 
 TIMEOUT_MS = 15000
 
 
-def _fake_job(store, command_for, mode: str, kind: str = "finetune") -> FinetuneJob:
+def _fake_job(store, command_for, mode: str, kind: str = "finetune") -> ModelJob:
     staging = store.models.allocate_next()
     out = staging / "out"
-    return FinetuneJob(
+    return ModelJob(
         command=command_for(mode, out),
         kind=kind,
         staging_dir=staging,
@@ -110,7 +110,7 @@ def test_real_finetune_of_a_tiny_model_through_the_runner(qtbot, runner, filled_
     """The whole loop with the engine: export, `leaf finetune` in a process, a new version that loads."""
     pytest.importorskip("leaf_core.cli.cmd_finetune", reason="`leaf finetune` is not there yet")
     from leaf_core.model.leaf_model import LeafModel
-    from leaf_core.project.finetune_job import FinetuneSettings, prepare_job
+    from leaf_core.project.model_jobs import FinetuneSettings, prepare_job
     from leaf_core.testing import save_tiny_model
 
     start = save_tiny_model(tmp_path / "tiny")

@@ -11,16 +11,18 @@ import pytest
 from project_helpers import write_fake_model
 
 from leaf_core.errors import LeafError
-from leaf_core.project.finetune_job import (
-    FinetuneSettings,
+from leaf_core.project.job_progress import (
     JobDone,
     JobError,
     JobStarted,
     ProgressParser,
     StepProgress,
     Validation,
-    commit_job,
     parse_progress_line,
+)
+from leaf_core.project.model_jobs import (
+    FinetuneSettings,
+    commit_job,
     plain_failure_message,
     prepare_job,
     produced_model_dir,
@@ -30,7 +32,7 @@ from leaf_core.project.versions import ModelVersions
 
 def test_project_core_does_not_import_qt() -> None:
     code = (
-        "import sys, leaf_core.project.store, leaf_core.project.versions, leaf_core.project.finetune_job\n"
+        "import sys, leaf_core.project.store, leaf_core.project.versions, leaf_core.project.model_jobs\n"
         "assert 'PySide6' not in sys.modules, 'leaf_core.project pulled in Qt'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -101,19 +103,17 @@ def test_plain_failure_messages() -> None:
 
 def test_prepare_job_builds_the_command_and_exports(filled_store, tmp_path: Path) -> None:
     settings = FinetuneSettings(steps=50, learning_rate=1e-4, batch_size=1)
-    (tmp_path / "taesd").mkdir()
-    for name in ("taesd_encoder.safetensors", "taesd_decoder.safetensors"):
-        (tmp_path / "taesd" / name).write_bytes(b"")
-    job = prepare_job(filled_store, None, settings, taesd_dir=tmp_path / "taesd")
+    job = prepare_job(filled_store, None, settings, autoencoder=str(tmp_path / "my-autoencoder"))
     assert job.kind == "train" and job.parent_version is None
     assert job.command[1:5] == ("-m", "leaf_core.cli.main", "train", "--preset")
     command = list(job.command)
-    assert command[command.index("--autoencoder") + 1] == str(tmp_path / "taesd")
+    assert command[command.index("--autoencoder") + 1] == str(tmp_path / "my-autoencoder")
     assert command[command.index("--data") + 1] == str(job.dataset_dir)
     assert command[command.index("--out") + 1] == str(job.out_dir)
     assert command[command.index("--steps") + 1] == "50" and "--progress-jsonl" in command
     assert command[command.index("--lr") + 1] == "0.0001"
-    assert "--lr" not in prepare_job(filled_store, None, FinetuneSettings(), taesd_dir=tmp_path / "taesd").command
+    default = prepare_job(filled_store, None, FinetuneSettings()).command
+    assert "--lr" not in default and "--autoencoder" not in default  # the preset's: the embedded TAESD
     splits = json.loads((job.dataset_dir / "splits.json").read_text())
     assert len(splits["train"]) + len(splits["val"]) == 3 and splits["val"]
     assert job.staging_dir.parent == filled_store.models.root

@@ -1,15 +1,15 @@
-"""Fine-tuning on a project's corrections as a separate `leaf` process (Qt-free half).
+"""Jobs that give a project a new model version, each a separate `leaf` process (Qt-free half).
 
-A job is: export the corrections into a staging folder, run ``leaf finetune`` (or ``leaf train
---preset cpu`` when the project has no model yet) with ``--progress-jsonl``, read its progress
-lines, and on success rename the produced model into the next version. The process is separate
-so that a crash or an out-of-memory in training cannot take the app down. The Qt runner
-(leaf_app/ui/job_runner.py) drives this; so can anything else.
+Three kinds: ``finetune`` (``leaf finetune`` from a version or a model folder), ``train`` (``leaf
+train --preset cpu``, a project's first model) and ``import`` (``leaf import-weights``, released
+weights). A training job exports the corrections into a staging folder first. Each runs with
+``--progress-jsonl`` (read back by ``job_progress``), and on success its model is renamed into
+the next version. The process is separate so that a crash or an out-of-memory cannot take the
+app down. The Qt runner (leaf_app/ui/job_runner.py) drives this; so can anything else.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Literal
 
 from leaf_core.errors import LeafError
+from leaf_core.project.job_progress import JobDone, JobError
 from leaf_core.project.store import CorrectionStore
-from leaf_core.training.first_model import STAGE_ONE_AUTOENCODER, STAGE_ONE_MESSAGE, find_pretrained_autoencoder
+from leaf_core.training.stage_one import STAGE_ONE_AUTOENCODER, STAGE_ONE_MESSAGE
 
 DATASET_DIR = "dataset"
 OUT_DIR = "out"
@@ -36,20 +37,23 @@ class FinetuneSettings:
     val_fraction: float = 0.2
     resolution: int | None = None
     """Input size of a new model (None: the preset's); a fine-tune keeps its start model's."""
+    warmup_steps: int | None = None  # None: the command's default
+    val_every: int | None = None  # None: the command's default
 
 
 @dataclass(frozen=True)
-class FinetuneJob:
+class ModelJob:
     """Everything a runner needs: the command, and where its inputs and outputs live."""
 
     command: tuple[str, ...]
-    kind: Literal["finetune", "train"]
+    kind: Literal["finetune", "train", "import"]
     staging_dir: Path
     """models/.staging-*: deleted on cancel or failure, its model renamed into a version on success."""
-    dataset_dir: Path
+    dataset_dir: Path | None  # the exported corrections (None for an import)
     out_dir: Path
     parent_version: str | None
     start_model: Path | None
+    notes: str = ""  # what the version's notes will say
 
     @property
     def notice(self) -> str | None:
@@ -57,121 +61,22 @@ class FinetuneJob:
         return STAGE_ONE_MESSAGE if STAGE_ONE_AUTOENCODER in self.command else None
 
 
-# ------------------------------------------------------------------ progress
-@dataclass(frozen=True)
-class JobStarted:
-    total_steps: int
-    device: str
-
-
-@dataclass(frozen=True)
-class StepProgress:
-    step: int
-    total_steps: int
-    loss: float
-    lr: float | None
-
-
-@dataclass(frozen=True)
-class Validation:
-    step: int
-    val_dice: float
-
-
-@dataclass(frozen=True)
-class JobDone:
-    model_dir: Path | None
-    best_val_dice: float | None
-
-
-@dataclass(frozen=True)
-class JobError:
-    message: str
-
-
-ProgressEvent = JobStarted | StepProgress | Validation | JobDone | JobError
-
-
-def parse_progress_line(line: str) -> ProgressEvent | None:
-    """One event of the progress contract (docs/architecture.md), or None for anything else."""
-    line = line.strip()
-    if not line.startswith("{"):
-        return None
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return None
-    if not isinstance(record, dict):
-        return None
-    try:
-        return _event_from_record(record)
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def _event_from_record(record: dict) -> ProgressEvent | None:
-    event = record.get("event")
-    if record.get("stage") == "autoencoder" and event in ("val", "done"):
-        return None  # stage one inside a first training: its Dice and folder are not the model's
-    if event == "start":
-        return JobStarted(total_steps=int(record["total_steps"]), device=str(record.get("device", "")))
-    if event == "step":
-        lr = record.get("lr")
-        return StepProgress(
-            step=int(record["step"]),
-            total_steps=int(record["total_steps"]),
-            loss=float(record["loss"]),
-            lr=None if lr is None else float(lr),
-        )
-    if event == "val":
-        return Validation(step=int(record["step"]), val_dice=float(record["val_dice"]))
-    if event == "done":
-        model_dir = record.get("model_dir")
-        best = record.get("best_val_dice")
-        return JobDone(
-            model_dir=Path(model_dir) if model_dir else None,
-            best_val_dice=None if best is None else float(best),
-        )
-    if event == "error":
-        return JobError(message=str(record.get("message") or "training failed"))
-    return None
-
-
-class ProgressParser:
-    """Turns a stream of stdout chunks into events; partial lines wait for their end, garbage is skipped."""
-
-    def __init__(self) -> None:
-        self._pending = ""
-
-    def feed(self, chunk: str | bytes) -> list[ProgressEvent]:
-        if isinstance(chunk, bytes):
-            chunk = chunk.decode("utf-8", errors="replace")
-        self._pending += chunk
-        *lines, self._pending = self._pending.split("\n")
-        return [e for e in map(parse_progress_line, lines) if e is not None]
-
-    def finish(self) -> list[ProgressEvent]:
-        """Events of a last line that had no newline (the process has ended)."""
-        rest, self._pending = self._pending, ""
-        event = parse_progress_line(rest)
-        return [] if event is None else [event]
-
-
 # ------------------------------------------------------------------- jobs
 def prepare_job(
     store: CorrectionStore,
     start_from: str | Path | None,
     settings: FinetuneSettings = FinetuneSettings(),
-    taesd_dir: str | Path | None = None,
+    autoencoder: str | Path | None = None,
     engine: Sequence[str] | None = None,
-) -> FinetuneJob:
+) -> ModelJob:
     """Export the corrections to a new staging folder and build the command that trains on them.
 
     Args:
         start_from: a version name of the project ("v2", a str), a model folder from elsewhere (a Path), or None to
             train a new model from the ``cpu`` preset (the first fine-tune of a fresh install).
-        taesd_dir: a local TAESD folder; the new model starts from its pretrained autoencoder
-            (used only when ``start_from`` is None).
+        autoencoder: the frozen mask autoencoder of a new model (a folder, a hub id or
+            ``stage-one``); None is the preset's, the TAESD embedded in the package. Used only
+            when ``start_from`` is None.
         engine: how to run ``leaf`` (default: ``engine_command()``).
     """
     if isinstance(start_from, str):
@@ -189,19 +94,35 @@ def prepare_job(
     try:
         dataset_dir = store.export_dataset(staging / DATASET_DIR, settings.val_fraction, settings.seed)
         out_dir = staging / OUT_DIR
-        command = build_command(start_model, dataset_dir, out_dir, settings, taesd_dir, engine)
+        command = build_command(start_model, dataset_dir, out_dir, settings, autoencoder, engine)
     except BaseException:
         store.models.discard(staging)
         raise
-    return FinetuneJob(
+    kind = "finetune" if start_model is not None else "train"
+    start = parent_version or (str(start_model) if start_model else f"{NEW_MODEL_PRESET} preset")
+    return ModelJob(
         command=tuple(command),
-        kind="finetune" if start_model is not None else "train",
+        kind=kind,
         staging_dir=staging,
         dataset_dir=dataset_dir,
         out_dir=out_dir,
         parent_version=parent_version,
         start_model=start_model,
+        notes=f"{kind} from {start} on {store.image_count()} corrected images",
     )
+
+
+def prepare_import_job(store: CorrectionStore, source: str, engine: Sequence[str] | None = None) -> ModelJob:
+    """A job that converts the authors' released LEAF model (a folder or hub id) into a version."""
+    source = source.strip()
+    if not source:
+        raise LeafError("name the released model to import: a folder, or a hub id such as pearisli/LEAF-QaTa-COV19")
+    staging = store.models.allocate_next()
+    out_dir = staging / OUT_DIR
+    command = list(engine) if engine is not None else engine_command()
+    command += ["import-weights", "--from", "reference", source, "--out", str(out_dir), "--progress-jsonl"]
+    return ModelJob(command=tuple(command), kind="import", staging_dir=staging, dataset_dir=None, out_dir=out_dir,
+                    parent_version=None, start_model=None, notes=f"imported from {source}")
 
 
 def engine_command() -> list[str]:
@@ -217,7 +138,7 @@ def build_command(
     dataset_dir: Path,
     out_dir: Path,
     settings: FinetuneSettings,
-    taesd_dir: str | Path | None = None,
+    autoencoder: str | Path | None = None,
     engine: Sequence[str] | None = None,
 ) -> list[str]:
     """``leaf finetune --model M ...``, or ``leaf train --preset cpu ...`` when there is no model."""
@@ -226,7 +147,8 @@ def build_command(
         command += ["finetune", "--model", str(start_model)]
     else:
         command += ["train", "--preset", NEW_MODEL_PRESET]
-        command += ["--autoencoder", find_pretrained_autoencoder(taesd_dir) or STAGE_ONE_AUTOENCODER]
+        if autoencoder is not None:
+            command += ["--autoencoder", str(autoencoder)]
         if settings.resolution is not None:
             command += ["--resolution", str(settings.resolution)]
     command += [
@@ -237,16 +159,20 @@ def build_command(
         "--seed", str(settings.seed),
         "--progress-jsonl",
     ]
-    if settings.learning_rate is not None:
-        command += ["--lr", repr(settings.learning_rate)]
+    optional = (("--lr", settings.learning_rate), ("--warmup-steps", settings.warmup_steps),
+                ("--val-every", settings.val_every))
+    for flag, value in optional:
+        if value is not None:
+            command += [flag, repr(value)]
     return command
 
 
-def produced_model_dir(job: FinetuneJob, done: JobDone | None) -> Path:
+def produced_model_dir(job: ModelJob, done: JobDone | None) -> Path:
     """The model folder a finished job produced.
 
     The ``done`` event names it; without one, `leaf train` writes the best model to OUT/model and
-    `leaf finetune` writes to OUT itself. It must lie inside the job's staging folder.
+    `leaf finetune` and `leaf import-weights` write to OUT itself. It must lie inside the job's
+    staging folder.
     """
     if done is not None and done.model_dir is not None:
         # A relative path is relative to the process's folder, which runners set to the staging folder.
@@ -258,26 +184,23 @@ def produced_model_dir(job: FinetuneJob, done: JobDone | None) -> Path:
     return candidate
 
 
-def commit_job(store: CorrectionStore, job: FinetuneJob, done: JobDone | None, notes: str = "") -> str:
+def commit_job(store: CorrectionStore, job: ModelJob, done: JobDone | None) -> str:
     """Make the finished job's model the project's next version (the current one is untouched)."""
     metrics = {} if done is None or done.best_val_dice is None else {"val_dice": done.best_val_dice}
-    if not notes:
-        start = job.parent_version or (str(job.start_model) if job.start_model else f"{NEW_MODEL_PRESET} preset")
-        notes = f"{job.kind} from {start} on {store.image_count()} corrected images"
     try:
-        return store.models.commit_version(produced_model_dir(job, done), job.parent_version, notes, metrics)
+        return store.models.commit_version(produced_model_dir(job, done), job.parent_version, job.notes, metrics)
     except BaseException:
         store.models.discard(job.staging_dir)
         raise
 
 
-def discard_job(store: CorrectionStore, job: FinetuneJob) -> None:
+def discard_job(store: CorrectionStore, job: ModelJob) -> None:
     """Remove everything a cancelled or failed job wrote; no version appears."""
     store.models.discard(job.staging_dir)
 
 
 def plain_failure_message(exit_code: int | None, crashed: bool, error_event: JobError | None, stderr_tail: list[str]) -> str:
-    """One sentence for the user from what a failed training process left behind."""
+    """One sentence for the user from what a failed job's process left behind."""
     if error_event is not None:
         return error_event.message
     last = next((line.strip() for line in reversed(stderr_tail) if line.strip()), "")

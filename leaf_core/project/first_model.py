@@ -1,0 +1,22 @@
+"""A project's first model: what the app's "Train first model" runs, and when it can.
+
+The recipe is the `cpu` preset (TAESD embedded in the package, so it works offline) with the
+settings below, chosen by measurement on the four shared datasets (benchmarks/cold_start.py,
+benchmarks/README.md "Cold start"). Plain data, no Qt.
+"""
+
+from __future__ import annotations
+
+from leaf_core.project.model_jobs import FinetuneSettings
+
+MIN_CORRECTIONS = 10
+"""Fewer corrected images than this give too little to learn from and to validate on."""
+
+FIRST_MODEL_SETTINGS = FinetuneSettings(steps=600, batch_size=4, resolution=64, warmup_steps=50, val_every=100)
+
+
+def readiness(corrections: int) -> str:
+    """'12 corrected images: ready to train' or '4 of the 10 corrected images it needs'."""
+    if corrections >= MIN_CORRECTIONS:
+        return f"{corrections} corrected image{'s' if corrections != 1 else ''}: ready to train"
+    return f"{corrections} of the {MIN_CORRECTIONS} corrected images it needs"
