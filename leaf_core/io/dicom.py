@@ -16,7 +16,7 @@ scaled from Bits Stored to 8 bits; ``intensity`` is None.
 
 Compressed transfer syntaxes are decoded by pydicom's plugins: RLE (pydicom), JPEG baseline /
 extended / lossless and JPEG 2000 (pylibjpeg with pylibjpeg-libjpeg and pylibjpeg-openjpeg, or
-Pillow), JPEG-LS (pyjpegls). Before decoding: the image attributes must be there and be
+Pillow), JPEG-LS (pylibjpeg-libjpeg, or pyjpegls). Before decoding: the image attributes must be there and be
 numbers, the frame's codestream header must agree with Rows/Columns, and the memory the decode
 takes (worked out from the header, ``limits.MEMORY_BUDGET_BYTES``) must fit. Every refusal is
 an ``InputFileError`` that says why: a transfer syntax with no decoder, a truncated file, a

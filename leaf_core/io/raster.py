@@ -20,6 +20,7 @@ from PIL import Image, UnidentifiedImageError
 from leaf_core.errors import InputFileError
 from leaf_core.io import limits
 from leaf_core.io.sniff import sniff_format
+from leaf_core.io.windowing import row_blocks
 
 _PIL_FORMATS = {"PNG": "png", "JPEG": "jpeg", "MPO": "jpeg", "TIFF": "tiff", "BMP": "bmp", "DIB": "bmp"}
 _EXIF_ORIENTATION_TAG = 0x0112
@@ -98,7 +99,7 @@ def _pil_target_mode(mode: str) -> str | None:
 
 
 def _numpy_pixel_bytes(mode: str) -> int:
-    """Bytes per pixel of the numpy array read from a Pillow image of ``mode``."""
+    """Bytes per pixel of the numpy array read from a Pillow image of ``mode`` (at most)."""
     return {"L": 1, "RGB": 3}.get(mode, 2 if mode.startswith("I;16") else 4)
 
 
@@ -117,18 +118,24 @@ def _pil_peak_bytes(mode: str, target: str | None, pixels: int) -> int:
 
 
 def _pil_to_array(image: Image.Image) -> np.ndarray:
-    """HxW or HxWx3 array (uint8, uint16 or float32) of a decoded Pillow image in a target mode."""
+    """HxW or HxWx3 array (uint8, uint16 or float32) of a decoded Pillow image in a target mode.
+
+    Copied in row blocks: numpy's view of a whole Pillow image goes through ``tobytes``, which
+    holds the pixels twice more while it joins them.
+    """
+    width, height = image.size
     mode = image.mode
-    if mode.startswith("I;16"):
-        return np.asarray(image).astype(np.uint16, copy=False)
     if mode == "I":
-        array = np.asarray(image)
-        if array.size and array.min() >= 0 and array.max() <= 65535:
-            return array.astype(np.uint16)
-        return array.astype(np.float32)
-    if mode == "F":
-        return np.asarray(image, dtype=np.float32)
-    return np.asarray(image)
+        low, high = image.getextrema()
+        dtype: type = np.uint16 if low >= 0 and high <= 65535 else np.float32
+    else:
+        dtype = np.float32 if mode == "F" else np.uint16 if mode.startswith("I;16") else np.uint8
+    channels = 3 if mode == "RGB" else 1
+    array = np.empty((height, width, 3) if channels == 3 else (height, width), dtype=dtype)
+    for rows in row_blocks(height, width * channels):
+        stop = min(rows.stop, height)
+        array[rows.start : stop] = np.asarray(image.crop((0, rows.start, width, stop)))
+    return array
 
 
 def _pil_bit_depth(mode: str) -> int:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from pydicom.data.data_manager import DATA_ROOT, external_data_sources
 
-from conftest import SHARED
-
-DICOM_CXR = SHARED / "data" / "dicom-cxr"
+# ../shared beside the repository, as in conftest.py (not imported: the fuzz harness runs this
+# without torch, which conftest brings in)
+DICOM_CXR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "dicom-cxr"
 
 
 def pydicom_test_files() -> list[Path]:
