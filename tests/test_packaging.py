@@ -131,7 +131,12 @@ def test_spec_bundles_existing_resources_and_every_engine_module(spec_build):
     for analysis in spec_build.analyses:
         for script in analysis["scripts"]:
             assert Path(script).is_file(), f"the spec's entry script {script} does not exist"
-        assert analysis["datas"] == [(str(REPO_ROOT / "resources"), "resources")]
+        from leaf_core.weights import WEIGHTS_DIR
+
+        taesd = WEIGHTS_DIR / "taesd"
+        # the embedded TAESD lands where leaf_core.weights looks for it in a frozen app (beside the package)
+        assert analysis["datas"] == [(str(REPO_ROOT / "resources"), "resources"),
+                                     (str(taesd), taesd.relative_to(REPO_ROOT).as_posix())]
         for source, _ in analysis["datas"]:
             assert Path(source).is_dir(), f"the spec bundles {source}, which does not exist"
         hidden = analysis["hiddenimports"]
@@ -149,7 +154,7 @@ def test_spec_bundles_existing_resources_and_every_engine_module(spec_build):
 
 
 def test_bundle_resources_are_what_the_app_looks_up(spec_build, monkeypatch, tmp_path):
-    (_, bundle_folder), = spec_build.analyses[0]["datas"]
+    (_, bundle_folder), _weights = spec_build.analyses[0]["datas"]
     monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
     assert resources.resources_root() == tmp_path / bundle_folder
 

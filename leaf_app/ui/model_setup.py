@@ -2,7 +2,7 @@
 
 With no model for the task, ``ModelSetup`` shows ``ModelSetupPanel`` above the image: open a
 model folder, import the authors' released weights (``leaf import-weights``), or train a first
-model on the project's corrections (``leaf train`` with ``FIRST_MODEL_SETTINGS``). Both jobs run
+model on the project's corrections (``leaf train`` with ``first_model_settings``). Both jobs run
 in a separate process (JobRunner) with a progress bar, the time left and Cancel; the result
 becomes the project's next version, the model in use, and predicts the open image.
 """
@@ -20,7 +20,7 @@ from leaf_app.ui.dialogs import TITLE, show_error
 from leaf_app.ui.job_runner import JobRunner
 from leaf_app.ui.model_setup_panel import ModelSetupPanel
 from leaf_core.errors import LeafError
-from leaf_core.project.first_model import FIRST_MODEL_SETTINGS, MIN_CORRECTIONS, readiness
+from leaf_core.project.first_model import MIN_CORRECTIONS, first_model_settings, readiness
 from leaf_core.project.job_progress import RemainingTime, describe_seconds
 from leaf_core.project.model_jobs import ModelJob, commit_job, prepare_import_job, prepare_job
 
@@ -93,7 +93,7 @@ class ModelSetup(QObject):
         if count < MIN_CORRECTIONS:
             raise LeafError(f"A first model needs at least {MIN_CORRECTIONS} corrected images; this project has "
                             f"{count}. Save corrections (Ctrl+S) or import masks (File ▸ Import masks…) first.")
-        job = prepare_job(store, None, FIRST_MODEL_SETTINGS, self.window.project.new_model_autoencoder())
+        job = prepare_job(store, None, first_model_settings(count), self.window.project.new_model_autoencoder())
         self._start(job, f"Training a first model on {count} corrected images")
 
     def import_released_weights(self) -> None:

@@ -12,7 +12,11 @@ from leaf_core.project.model_jobs import FinetuneSettings
 MIN_CORRECTIONS = 10
 """Fewer corrected images than this give too little to learn from and to validate on."""
 
-FIRST_MODEL_SETTINGS = FinetuneSettings(steps=600, batch_size=4, resolution=64, warmup_steps=50, val_every=100)
+
+
+def first_model_settings(corrections: int) -> FinetuneSettings:
+    """The training settings of a first model on ``corrections`` corrected images."""
+    return FinetuneSettings(steps=600, batch_size=4, resolution=64, warmup_steps=50, val_every=100)
 
 
 def readiness(corrections: int) -> str:

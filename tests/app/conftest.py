@@ -24,15 +24,37 @@ def leaf_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def no_threads_left_behind():
-    """Fail a test that leaves a thread running."""
+def no_threads_left_behind(monkeypatch):
+    """Fail a test that leaves a thread, a QThread or a child process (a training job) running."""
+    from PySide6.QtCore import QProcess, QThread, QThreadPool
+
+    started: list = []
+    for cls in (QThread, QProcess):
+        original = cls.start
+
+        def start(self, *args, _original=original, **kwargs):
+            started.append(self)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "start", start)
     before = {t.ident for t in threading.enumerate()}
     yield
-    from PySide6.QtCore import QThreadPool
-
     QThreadPool.globalInstance().waitForDone(5000)
     left = [t for t in threading.enumerate() if t.ident not in before and t.is_alive() and not t.daemon]
     assert not left, f"threads left running: {left}"
+    running = [obj for obj in started if _still_running(obj)]
+    for obj in running:  # stop them so the next test starts clean, then fail this one
+        obj.kill() if isinstance(obj, QProcess) else obj.wait(5000)
+    assert not running, f"left running: {running}"
+
+
+def _still_running(obj) -> bool:
+    from PySide6.QtCore import QProcess
+
+    try:
+        return obj.state() != QProcess.ProcessState.NotRunning if isinstance(obj, QProcess) else obj.isRunning()
+    except RuntimeError:  # the C++ object is already deleted: it cannot be running
+        return False
 
 
 @pytest.fixture

@@ -114,7 +114,7 @@ def test_first_run_import_masks_train_first_model_predict_and_next_to_correct(
     assert panel.train_button.isEnabled() and "12 corrected images: ready to train" in panel.explanation.text()
     shoot(window, qtbot, screenshots, "first-run-masks-imported.png")
 
-    monkeypatch.setattr("leaf_app.ui.model_setup.FIRST_MODEL_SETTINGS", SHORT_FIRST_MODEL)
+    monkeypatch.setattr("leaf_app.ui.model_setup.first_model_settings", lambda count: SHORT_FIRST_MODEL)
     qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
     assert panel.progress_bar.isVisible() and panel.cancel_button.isVisible()
     qtbot.waitUntil(lambda: panel.progress_bar.value() >= 3, timeout=TRAIN_TIMEOUT_MS)
@@ -175,3 +175,43 @@ def test_import_released_weights_from_a_folder_becomes_the_model_in_use(make_win
     assert version.notes == f"imported from {pipeline}"
     assert window.prediction.model_dir() == version.path
     qtbot.waitUntil(lambda: window.current.state is DocState.PREDICTED and not window.prediction.busy, timeout=120_000)
+
+
+def test_a_first_model_being_trained_can_be_cancelled_and_leaves_the_project_as_it_was(
+        make_window, qtbot, monkeypatch, tmp_path):
+    import sys
+
+    from app_helpers import write_rgb
+    from leaf_core.project.model_jobs import ModelJob
+    from leaf_core.project.store import CorrectionStore
+
+    folder = tmp_path / "kvasir-cancel"
+    paths = [write_rgb(folder / f"img{i}.png", seed=i) for i in range(10)]
+    window = make_window()
+    window.open_paths([folder])
+    window.project.set_store(CorrectionStore.create(tmp_path / "project"))
+    store = window.project.store
+    mask = np.zeros((60, 80), bool)
+    mask[10:30, 20:50] = True
+    for path in paths:
+        store.save_correction(path, mask, None, None, "tester")
+    window.update_actions()
+    panel = window.model_setup_panel
+    assert panel.train_button.isEnabled()
+
+    def slow_job(store, start_from, settings, autoencoder):  # a training process that takes its time
+        staging = store.models.allocate_next()
+        script = ("import json, time; print(json.dumps({'event': 'start', 'total_steps': 100, 'device': 'cpu'}), "
+                  "flush=True); time.sleep(120)")
+        return ModelJob((sys.executable, "-c", script), "train", staging, None, staging / "out", None, None)
+
+    monkeypatch.setattr("leaf_app.ui.model_setup.prepare_job", slow_job)
+    qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.progress_bar.maximum() == 100, timeout=30_000)  # the start event arrived
+    assert window.model_setup.busy and not panel.train_button.isVisible()
+    qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.model_setup.busy, timeout=30_000)
+    assert store.models.list_versions() == [] and store.models.current_version() is None
+    assert not [p for p in store.models.root.iterdir() if p.name.startswith(".staging")]
+    assert panel.isVisible() and panel.train_button.isVisible() and panel.train_button.isEnabled()
+    assert "cancelled" in window.statusBar().currentMessage()

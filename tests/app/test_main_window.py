@@ -226,10 +226,17 @@ def test_recovery_after_a_crash_restores_the_mask(make_window, monkeypatch, qtbo
 
 
 def test_autosave_after_a_stroke(make_window, monkeypatch, qtbot, tmp_path):
+    from leaf_app.document.autosave import AutosaveStore
+
     window = make_window()
     open_from_menu(window, monkeypatch, [write_rgb(tmp_path / "a.png")])
     drag(qtbot, window, [(10, 10), (30, 30)])
     qtbot.waitUntil(window.autosave.has_recovery, timeout=5000)
+    recovered = AutosaveStore(window.autosave.folder).load()  # read back as a restarted app would
+    (path, entry), = recovered.masks.items()
+    assert path == tmp_path / "a.png" and entry.state is DocState.CORRECTED
+    assert np.array_equal(entry.mask, window.current.mask)
+    assert entry.mask[20, 20] and entry.mask[10, 10] and not entry.mask[50, 70]  # the stroke, and only it
 
 
 def test_dicom_source_exports_a_dicom_seg_that_highdicom_reads_back(make_window, monkeypatch, qtbot, tmp_path):

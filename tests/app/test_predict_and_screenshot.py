@@ -68,18 +68,57 @@ def test_choose_model_folder_is_remembered_per_task(make_window, monkeypatch, im
     assert second.prediction.model_dir() == tiny_model_dir
 
 
-def test_screenshot_renders_the_window_with_a_prediction(tmp_path, qapp, image_folder, tiny_model_dir, leaf_data_dir,
-                                                         monkeypatch):
+PLAIN = (200, 40, 160)  # a colour no widget of the window uses
+MASK_BGR = (80, 230, 40)  # leaf_app.ui.layers.MASK_COLOUR_BGR, drawn at the canvas's 0.5 opacity
+OVERLAID = tuple(round((plain + mask) / 2) for plain, mask in zip(PLAIN, MASK_BGR[::-1]))
+
+
+def constant_mask_model(folder, foreground: bool):
+    """A model on the embedded TAESD whose U-Net always outputs the latent of an all-foreground
+    (or all-background) mask, so its prediction is known without training."""
+    import torch
+
+    from leaf_core.model.autoencoder import encode_latent, load_autoencoder, masks_to_autoencoder_input
+    from leaf_core.model.image_encoder import ImageEncoder
+    from leaf_core.model.leaf_model import LeafModel
+    from leaf_core.testing import build_tiny_model
+    from leaf_core.weights import EMBEDDED_TAESD
+
+    tiny = build_tiny_model()
+    autoencoder = load_autoencoder(EMBEDDED_TAESD)
+    unet = type(tiny.unet).from_config({**tiny.unet.config})
+    with torch.no_grad():
+        mask = torch.full((1, 1, 64, 64), float(foreground))
+        latent = encode_latent(autoencoder, masks_to_autoencoder_input(mask)).mean(dim=(0, 2, 3))
+        unet.conv_out.weight.zero_()
+        unet.conv_out.bias.copy_(latent)
+    return LeafModel(autoencoder, ImageEncoder.from_autoencoder(autoencoder), unet, tiny.config, tiny.card).save_pretrained(folder)
+
+
+def colour_count(pixels: np.ndarray, rgb: tuple[int, ...], tolerance: int = 3) -> int:
+    return int((np.abs(pixels.astype(int) - np.array(rgb)).max(axis=-1) <= tolerance).sum())
+
+
+def test_screenshot_shows_the_overlay_exactly_where_the_mask_is(tmp_path, qapp, leaf_data_dir, monkeypatch):
+    """`leaf-annotate --screenshot` of a plain image: with a model that predicts everything, the
+    image is tinted with the overlay colour and no bare pixel is left; with one that predicts
+    nothing, it is all bare. (A bare image would fail the first, a missing image the second.)"""
     import sys
 
     from leaf_app.main import main
 
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # main() installs its own; put it back after
-
-    out = tmp_path / "shot.png"
-    assert main(["--screenshot", str(out), "--size", "900x600", "--model", str(tiny_model_dir),
-                 str(image_folder / "img1.png")]) == 0
-    pixels = np.asarray(Image.open(out).convert("RGB"))
-    assert pixels.shape == (600, 900, 3)
-    assert pixels.std() > 10 and len(np.unique(pixels.reshape(-1, 3), axis=0)) > 100
+    image = tmp_path / "kvasir-plain" / "plain.png"
+    image.parent.mkdir()
+    Image.fromarray(np.full((120, 160, 3), PLAIN, np.uint8)).save(image)
+    shots = {}
+    for foreground in (True, False):
+        model = constant_mask_model(tmp_path / f"model-{foreground}", foreground)
+        out = tmp_path / f"shot-{foreground}.png"
+        assert main(["--screenshot", str(out), "--size", "900x600", "--model", str(model), str(image)]) == 0
+        shots[foreground] = np.asarray(Image.open(out).convert("RGB"))
+        assert shots[foreground].shape == (600, 900, 3)
+    image_area = 0.8 * 120 * 160  # shown at least 1:1 when fitted to a 900x600 window
+    assert colour_count(shots[True], OVERLAID) > image_area and colour_count(shots[True], PLAIN) == 0
+    assert colour_count(shots[False], PLAIN) > image_area and colour_count(shots[False], OVERLAID) == 0
     assert (leaf_data_dir / "leaf-annotate.log").exists()
