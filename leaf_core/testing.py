@@ -35,7 +35,7 @@ def build_tiny_model(seed: int = 0, prediction_type: str = "sample") -> LeafMode
     unet = build_unet(UNetSpec(sample_size=TINY_RESOLUTION // 8, block_out_channels=(32, 64),
                                attention_levels=(False, True), layers_per_block=1,
                                num_attention_heads=2, norm_num_groups=8))
-    config = LeafConfig(resolution=TINY_RESOLUTION, prediction_type=prediction_type, unet_attention_heads=2)
+    config = LeafConfig(resolution=TINY_RESOLUTION, prediction_type=prediction_type)
     card = ModelCard(name="tiny test model", version="1", preset="tiny")
     return LeafModel(autoencoder, ImageEncoder.from_autoencoder(autoencoder), unet, config, card)
 

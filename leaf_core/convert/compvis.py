@@ -97,8 +97,7 @@ def import_compvis(vae_ckpt: str | Path | None, unet_ckpt: str | Path, out_dir: 
     origin.used = {"unet": f"{unet_path.name}: {LDM_UNET_PREFIX}*", "mask_autoencoder": f"{vae_path.name}",
                    "image_encoder": "copy of the mask autoencoder's encoder"}
     resolution = spec.sample_size * 2 ** (len(autoencoder_config["block_out_channels"]) - 1)
-    config = LeafConfig(resolution=resolution, prediction_type="sample", schedule=NoiseScheduleConfig(),
-                        unet_attention_heads=spec.num_attention_heads)
+    config = LeafConfig(resolution=resolution, schedule=NoiseScheduleConfig())
     card = ModelCard(
         name=name or "LEAF paper (CompVis start)",
         preset=preset_name_of(spec),

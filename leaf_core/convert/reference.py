@@ -112,7 +112,7 @@ def read_json(*candidates: Path) -> dict[str, Any]:
     raise ModelLoadError(candidates[0].parent, f"no {candidates[0].name}")
 
 
-def leaf_config_from_scheduler(scheduler: dict[str, Any], resolution: int, heads: int) -> LeafConfig:
+def leaf_config_from_scheduler(scheduler: dict[str, Any], resolution: int) -> LeafConfig:
     """Our LeafConfig from a diffusers DDIMScheduler config, read as diffusers reads it (absent keys
     take DDIMScheduler's defaults), so the imported model samples as the authors' pipeline does:
     their clamp of x0 (clip_sample), timestep spacing and final alpha come along."""
@@ -134,8 +134,7 @@ def leaf_config_from_scheduler(scheduler: dict[str, Any], resolution: int, heads
             set_alpha_to_one=bool(settings.set_alpha_to_one),
             steps_offset=int(settings.steps_offset),
         )
-        return LeafConfig(resolution=resolution, prediction_type=str(settings.prediction_type),
-                          schedule=schedule, unet_attention_heads=heads)
+        return LeafConfig(resolution=resolution, prediction_type=str(settings.prediction_type), schedule=schedule)
     except ValueError as error:
         raise ConversionError(str(error)) from error
 
@@ -184,8 +183,7 @@ def import_reference(source: str | Path, out_dir: str | Path, name: str | None =
                                 read_json(root / "latent_encoder" / "config.json"), LATENT_SCALE)
     scheduler_config = read_json(root / "scheduler" / "scheduler_config.json", root / "scheduler" / "config.json")
     resolution = spec.sample_size * 2 ** (len(vae_config["block_out_channels"]) - 1)
-    config = _converted(root / "scheduler", leaf_config_from_scheduler, scheduler_config, resolution,
-                        spec.num_attention_heads)
+    config = _converted(root / "scheduler", leaf_config_from_scheduler, scheduler_config, resolution)
 
     report(1, IMPORT_STAGES[1])
     unet_state, files = read_part(root / unet_part)

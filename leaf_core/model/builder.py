@@ -13,10 +13,10 @@ from leaf_core.model.autoencoder import build_autoencoder, load_autoencoder
 from leaf_core.model.config import LeafConfig, ModelCard
 from leaf_core.model.image_encoder import ImageEncoder
 from leaf_core.model.leaf_model import LeafModel
-from leaf_core.model.parameterization import NoiseScheduleConfig
+from leaf_core.model.parameterization import DEFAULT_PREDICTION_TYPE, NoiseScheduleConfig
 from leaf_core.model.presets import get_preset
 from leaf_core.model.surgery import widen_input_conv
-from leaf_core.model.unet import build_unet
+from leaf_core.model.unet import build_unet, set_attention_heads
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class ModelSources:
 
 
 def build_model(preset_name: str = "cpu", sources: ModelSources | None = None, resolution: int | None = None,
-                prediction_type: str = "sample", schedule: NoiseScheduleConfig | None = None) -> LeafModel:
+                prediction_type: str = DEFAULT_PREDICTION_TYPE, schedule: NoiseScheduleConfig | None = None) -> LeafModel:
     """A new model ready to train.
 
     The frozen mask autoencoder must be a trained one: when neither the named source nor the
@@ -77,14 +77,11 @@ def build_model(preset_name: str = "cpu", sources: ModelSources | None = None, r
         unet = _load(UNet2DModel, sources.unet)
         if unet.config.in_channels == latent_channels:
             unet = widen_input_conv(unet)
-        heads = preset.num_attention_heads
+        set_attention_heads(unet, preset.num_attention_heads)
     else:
-        spec = preset.unet_spec(resolution, latent_channels)
-        unet = build_unet(spec)
-        heads = spec.num_attention_heads
+        unet = build_unet(preset.unet_spec(resolution, latent_channels))
 
-    config = LeafConfig(resolution=resolution, prediction_type=prediction_type,
-                        schedule=schedule or NoiseScheduleConfig(), unet_attention_heads=heads)
+    config = LeafConfig(resolution=resolution, prediction_type=prediction_type, schedule=schedule or NoiseScheduleConfig())
     return LeafModel(autoencoder, image_encoder, unet, config, card)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from leaf_core.io.atomic import atomic_write_text
-from leaf_core.model.parameterization import NoiseScheduleConfig, check_prediction_type
+from leaf_core.model.parameterization import DEFAULT_PREDICTION_TYPE, NoiseScheduleConfig, check_prediction_type
 
 CONFIG_FILE = "leaf_config.json"
 CARD_FILE = "model_card.json"
@@ -22,10 +22,9 @@ class LeafConfig:
     """What inference needs beyond the component weights."""
 
     resolution: int = 128
-    prediction_type: str = "sample"
+    prediction_type: str = DEFAULT_PREDICTION_TYPE
     schedule: NoiseScheduleConfig = field(default_factory=NoiseScheduleConfig)
-    unet_attention_heads: int = 4
-    threshold: float = 0.5
+    threshold: float = 0.5  # foreground: probability > threshold
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:

@@ -2,11 +2,12 @@
 
 A model folder is self-describing:
 
-    leaf_config.json      resolution, parameterization, noise schedule, head count
+    leaf_config.json      resolution, parameterization, noise schedule and sampler settings, threshold
     model_card.json       name, version, sources, training data, steps, metrics
     mask_autoencoder/     diffusers AutoencoderKL or AutoencoderTiny (frozen)
     image_encoder/        ImageEncoder (initialised from the autoencoder's encoder)
-    unet/                 diffusers UNet2DModel, input conv of 2 x latent channels
+    unet/                 diffusers UNet2DModel, input conv of 2 x latent channels, its head count
+                          in its own config.json (model/unet.py)
 
 Weights are safetensors only; nothing in a model folder can run code when loaded.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -23,11 +25,13 @@ from diffusers import DDIMScheduler, UNet2DModel
 from torch import nn
 
 from leaf_core.errors import ModelLoadError
-from leaf_core.model.autoencoder import AUTOENCODER_CLASSES, Autoencoder, decode_latent, decoded_to_probability
+from leaf_core.model.autoencoder import (
+    AUTOENCODER_CLASSES, Autoencoder, decode_latent, decoded_to_probability, downsample_factor, encoder_parameter_names,
+)
 from leaf_core.model.config import CONFIG_FILE, LeafConfig, ModelCard
 from leaf_core.model.image_encoder import ImageEncoder
 from leaf_core.model.parameterization import make_scheduler
-from leaf_core.model.unet import set_attention_heads
+from leaf_core.model.unet import load_unet
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +56,6 @@ class LeafModel(nn.Module):
         self.unet = unet
         self.config = config
         self.card = card or ModelCard()
-        set_attention_heads(self.unet, config.unet_attention_heads)
         self.scheduler: DDIMScheduler = make_scheduler(config.schedule, config.prediction_type)
 
     @property
@@ -62,9 +65,7 @@ class LeafModel(nn.Module):
     @property
     def downsample_factor(self) -> int:
         """Image pixels per latent pixel along one side (8 for kl-f8 and TAESD)."""
-        config = self.mask_autoencoder.config
-        blocks = config.get("encoder_block_out_channels") or config["block_out_channels"]
-        return 2 ** (len(blocks) - 1)
+        return downsample_factor(self.mask_autoencoder)
 
     @property
     def latent_size(self) -> int:
@@ -79,8 +80,10 @@ class LeafModel(nn.Module):
         return decoded_to_probability(decode_latent(self.mask_autoencoder, mask_latents))
 
     def inference_parameter_count(self) -> int:
-        """Parameters needed to predict (no teacher, no projector: they exist only in training)."""
-        return sum(p.numel() for p in self.parameters())
+        """Parameters a prediction uses: image encoder, U-Net and the mask decoder (not the mask
+        autoencoder's encoder, which only training uses; no teacher or projector: training only)."""
+        unused = {f"mask_autoencoder.{name}" for name in encoder_parameter_names(self.mask_autoencoder)}
+        return sum(p.numel() for name, p in self.named_parameters() if name not in unused)
 
     def save_pretrained(self, folder: str | Path) -> Path:
         """Write the model folder; an existing folder is replaced only once the new one is complete."""
@@ -110,7 +113,9 @@ class LeafModel(nn.Module):
             raise ModelLoadError(folder, f"unreadable config ({error})") from error
         autoencoder = _load_component(folder / "mask_autoencoder", _autoencoder_class(folder / "mask_autoencoder"))
         image_encoder = _load_component(folder / "image_encoder", ImageEncoder)
-        unet = _load_component(folder / "unet", UNet2DModel)
+        # Folders written before the U-Net's config held its head count kept it in leaf_config.json.
+        legacy_heads = json.loads((folder / CONFIG_FILE).read_text()).get("unet_attention_heads")
+        unet = _load_component(folder / "unet", lambda path: load_unet(path, legacy_heads))
         try:
             model = cls(autoencoder, image_encoder, unet, config, card)
         except ValueError as error:
@@ -129,13 +134,16 @@ def _autoencoder_class(folder: Path) -> type:
     return AUTOENCODER_CLASSES[class_name]
 
 
-def _load_component(folder: Path, cls: type) -> nn.Module:
+def _load_component(folder: Path, load: type | Callable[[Path], nn.Module]) -> nn.Module:
+    """A component folder loaded by a diffusers class (or a loader function), every problem a ModelLoadError."""
     if not (folder / "config.json").exists():
         raise ModelLoadError(folder, "missing config.json")
     if not any(folder.glob("*.safetensors")):
         raise ModelLoadError(folder, "no .safetensors weights (pickled weights are never loaded)")
     try:
-        return cls.from_pretrained(folder, use_safetensors=True, low_cpu_mem_usage=False)
+        if isinstance(load, type):
+            return load.from_pretrained(folder, use_safetensors=True, low_cpu_mem_usage=False)
+        return load(folder)
     except (OSError, ValueError, RuntimeError, TypeError, KeyError) as error:
         message = " ".join(str(error).split())[:300]
         raise ModelLoadError(folder, f"weights do not fit the config ({message})") from error

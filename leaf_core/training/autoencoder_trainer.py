@@ -30,7 +30,8 @@ from leaf_core.inference.preprocessing import probability_to_mask, uint8_to_sign
 from leaf_core.io.dataset_folder import DatasetFolder
 from leaf_core.metrics import dice_score
 from leaf_core.model.autoencoder import (
-    Autoencoder, build_autoencoder, decode_latent, decoded_to_probability, encode_latent, masks_to_autoencoder_input,
+    Autoencoder, build_autoencoder, decode_latent, decoded_to_probability, downsample_factor, encode_latent,
+    encode_unscaled, masks_to_autoencoder_input,
 )
 from leaf_core.model.leaf_model import replace_folder
 from leaf_core.training.autoencoder_config import (
@@ -128,12 +129,6 @@ def train_autoencoder(config: AutoencoderTrainConfig, autoencoder: Autoencoder |
     return AutoencoderTrainResult(config.out, best_val_dice, config.steps)
 
 
-def downsample_factor(autoencoder: Autoencoder) -> int:
-    """Image pixels per latent pixel along one side (as LeafModel.downsample_factor reads it)."""
-    config = autoencoder.config
-    return 2 ** (len(config.get("encoder_block_out_channels") or config["block_out_channels"]) - 1)
-
-
 def _load_val(dataset: DatasetFolder, resolution: int, show_progress: bool) -> TrainingPairs | None:
     if not dataset.split("val"):
         log.warning("no val split in %s: the last autoencoder is kept and no mask Dice is measured", dataset.root)
@@ -208,11 +203,7 @@ def mask_latent_scaling_factor(autoencoder: Autoencoder, masks: np.ndarray) -> f
     autoencoder.eval()
     device = next(autoencoder.parameters()).device
     batch = torch.from_numpy(np.ascontiguousarray(masks)).unsqueeze(1).to(device)
-    inputs = masks_to_autoencoder_input(batch)
-    if isinstance(autoencoder, AutoencoderKL):
-        latents = autoencoder.encode(inputs).latent_dist.mode()
-    else:
-        latents = autoencoder.encode(inputs).latents
+    latents = encode_unscaled(autoencoder, masks_to_autoencoder_input(batch))
     return 1.0 / max(float(latents.float().std()), 1e-3)
 
 

@@ -249,7 +249,7 @@ def test_image_encoder_matches_the_latent_encoder(converted):
 def test_single_step_prediction_matches_the_reference_pipeline(converted):
     """Image -> latent_encoder -> U-Net at t = 999 on concat(image latent, noise) -> vae decoder -> probability."""
     states, config, unet, vae, encoder = converted
-    leaf_config = LeafConfig(resolution=128, prediction_type="sample", unet_attention_heads=8)
+    leaf_config = LeafConfig(resolution=128, prediction_type="sample")
     model = LeafModel(vae, encoder, unet, leaf_config).eval()
     images = torch.rand(1, 3, 128, 128) * 2 - 1
     noise = torch.randn(1, 4, 16, 16)

@@ -39,7 +39,7 @@ def test_reference_folder_imports_and_predicts(tmp_path, capsys):
     assert model.config.resolution == 128 and model.config.prediction_type == "sample"
     assert (model.config.schedule.beta_schedule, model.config.schedule.beta_start, model.config.schedule.beta_end) == \
         ("linear", 0.0015, 0.0155)
-    assert attention_heads(model.unet) == {8} and model.config.unet_attention_heads == 8
+    assert attention_heads(model.unet) == {8} and model.unet.config.num_attention_heads == 8
     assert model.mask_autoencoder.config.scaling_factor == model.image_encoder.config.scaling_factor == 0.18215
     # unet_ema/ is the one used
     torch.testing.assert_close(model.unet.conv_out.weight, states["unet"]["out.2.weight"])
@@ -127,7 +127,7 @@ def test_compvis_checkpoints_build_a_model_with_a_widened_input_conv(tmp_path, l
     torch.testing.assert_close(conv[:, 4:], unet_state["input_blocks.0.0.weight"] / 2)
     torch.testing.assert_close(loaded.mask_autoencoder.decoder.conv_out.weight, vae_state["decoder.conv_out.weight"])
     torch.testing.assert_close(loaded.image_encoder.encoder.conv_in.weight, vae_state["encoder.conv_in.weight"])
-    assert loaded.config.prediction_type == "sample" and loaded.config.unet_attention_heads == 8
+    assert loaded.config.prediction_type == "sample" and attention_heads(loaded.unet) == {8}
     assert model.card.source["sha256"][str(tmp_path / "ldm.ckpt")] == sha256(tmp_path / "ldm.ckpt")
     assert model.card.source["sha256"][str(tmp_path / "kl-f8.ckpt")] == sha256(tmp_path / "kl-f8.ckpt")
     assert any("loss" in note for note in model.card.notes)

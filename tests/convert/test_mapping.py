@@ -117,9 +117,9 @@ def test_scaled_shapes_keep_the_structure():
 
 def test_scheduler_config_maps_as_written():
     scheduler = documented_config("scheduler")
-    config = leaf_config_from_scheduler(scheduler, resolution=256, heads=8)
+    config = leaf_config_from_scheduler(scheduler, resolution=256)
     assert (config.prediction_type, config.schedule.beta_schedule, config.schedule.num_train_timesteps) == \
         ("sample", "linear", 1000)
     assert (config.schedule.beta_start, config.schedule.beta_end) == (0.0015, 0.0155)
     with pytest.raises(ConversionError, match="squaredcos_cap_v2"):
-        leaf_config_from_scheduler(dict(scheduler, beta_schedule="squaredcos_cap_v2"), 256, 8)
+        leaf_config_from_scheduler(dict(scheduler, beta_schedule="squaredcos_cap_v2"), 256)

@@ -89,6 +89,77 @@ def test_a_new_model_never_builds_on_an_untrained_autoencoder_by_accident():
     from leaf_core.model import ModelSources, build_model
 
     with pytest.raises(LeafError, match="leaf train-autoencoder"):
-        build_model("cpu")  # offline in tests: the preset's hub autoencoder cannot be had
+        build_model("paper")  # offline in tests: the preset's hub autoencoder cannot be had
     random = build_model("cpu", ModelSources(autoencoder="random"), resolution=64)
     assert random.card.autoencoder.startswith("untrained") and random.card.notes
+
+
+def same_outputs(a: torch.Tensor, b: torch.Tensor) -> None:
+    """Equal to float32 rounding (weights loaded into other buffers take other multithreaded kernel
+    paths, ~1e-6); a wrong head count changes the outputs by ~0.1."""
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def unet_output(unet, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    sample = torch.randn(2, unet.config.in_channels, unet.config.sample_size, unet.config.sample_size, generator=generator)
+    with torch.no_grad():
+        return unet(sample, torch.tensor([999, 10])).sample
+
+
+def test_a_saved_unet_folder_alone_gives_the_same_outputs_with_diffusers(tmp_path):
+    from diffusers import UNet2DModel
+
+    model = build_tiny_model(seed=2)
+    folder = model.save_pretrained(tmp_path / "m")
+    config = json.loads((folder / "unet" / "config.json").read_text())
+    assert config["num_attention_heads"] == 2 and config["attention_head_dim"] == 32  # 64 channels / 2 heads
+    alone = UNet2DModel.from_pretrained(folder / "unet")  # diffusers only: no leaf_config.json, none of our code
+    same_outputs(unet_output(alone), unet_output(model.unet))
+
+
+def test_a_unet_whose_attention_widths_differ_keeps_its_head_count_in_its_own_folder(tmp_path):
+    """The cpu preset's U-Net: 4 heads at 128 and at 256 channels, which no single diffusers head width gives."""
+    from diffusers import UNet2DModel
+
+    from leaf_core.model.presets import get_preset
+    from leaf_core.model.unet import attention_heads, build_unet, load_unet
+
+    torch.manual_seed(0)
+    unet = build_unet(get_preset("cpu").unet_spec(resolution=64))
+    unet.save_pretrained(tmp_path / "unet")
+    loaded = load_unet(tmp_path / "unet")
+    assert attention_heads(loaded) == {4}
+    assert attention_heads(UNet2DModel.from_pretrained(tmp_path / "unet")) == {8, 16}  # diffusers alone: 128 and 256 / 16
+    same_outputs(unet_output(loaded), unet_output(unet))
+
+
+def test_a_model_folder_written_before_the_unet_held_its_head_count_still_loads(tmp_path):
+    from leaf_core.model.unet import attention_heads
+
+    model = build_tiny_model(seed=4)
+    folder = model.save_pretrained(tmp_path / "m")
+    for name, key, value in (("unet/config.json", "num_attention_heads", None), ("leaf_config.json", "unet_attention_heads", 2)):
+        data = json.loads((folder / name).read_text())
+        data.pop(key, None)
+        if value is not None:
+            data[key] = value
+        (folder / name).write_text(json.dumps(data))
+    data = json.loads((folder / "unet" / "config.json").read_text())
+    data["attention_head_dim"] = 16  # as build_unet wrote it: block_out_channels[0] / heads
+    (folder / "unet" / "config.json").write_text(json.dumps(data))
+    loaded = LeafModel.from_pretrained(folder)
+    assert attention_heads(loaded.unet) == {2}
+    same_outputs(unet_output(loaded.unet), unet_output(model.unet))
+
+
+def test_inference_parameter_count_is_what_a_prediction_uses():
+    model = build_tiny_model(seed=5)
+    encoder_side = sum(p.numel() for p in model.mask_autoencoder.encoder.parameters())
+    assert model.inference_parameter_count() == sum(p.numel() for p in model.parameters()) - encoder_side
+    with torch.no_grad():  # the mask autoencoder's encoder is not used by a prediction: poisoning it changes nothing
+        for parameter in model.mask_autoencoder.encoder.parameters():
+            parameter.fill_(float("nan"))
+    predictor = Predictor(model, device="cpu", precision="fp32")
+    predictor.set_image(np.full((64, 64, 3), 90, np.uint8))
+    assert np.isfinite(predictor.predict().probability).all()
