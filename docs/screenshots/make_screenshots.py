@@ -17,6 +17,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 HERE = Path(__file__).parent
 KVASIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "kvasir-seg"
 IMAGES = sorted((KVASIR / "images").iterdir())[:12]
+CHEST_MONOCHROME1 = KVASIR.parent / "dicom-cxr" / "Monochrome1-Jpeg.dcm"
 
 
 def cli_shot(name: str, *args: str) -> None:
@@ -62,6 +63,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as data_dir:
         os.environ["LEAF_DATA_DIR"] = data_dir  # leave the user's settings alone
         cli_shot("opened-no-model.png", *map(str, IMAGES))
+        cli_shot("dicom-chest-monochrome1.png", "--size", "1100x900", str(CHEST_MONOCHROME1))
         if model_dir:
             cli_shot("predicted.png", "--model", model_dir, *map(str, IMAGES))
         corrected_shot(model_dir)
