@@ -17,7 +17,7 @@ from leaf_app.document.image_document import DocState, ImageDocument
 from leaf_app.ui.dialogs import TITLE
 from leaf_core.errors import LeafError
 from leaf_core.io.dicom import read_dataset
-from leaf_core.io.images import sniff_format
+from leaf_core.io.sniff import sniff_format
 from leaf_core.project.mask_import import ImageToMatch, match_masks, read_imported_mask
 
 if TYPE_CHECKING:
