@@ -202,8 +202,9 @@ def _render(path: Path, dataset: Dataset, frame: int | None, file_bytes: int) ->
 def _check_memory(path: Path, dataset: Dataset, rows: int, columns: int, photometric: str, file_bytes: int) -> None:
     """Refuse, from the header, a frame whose decode would pass the memory budget.
 
-    Peak: the file's bytes, the decoder's output and pydicom's array of one frame (plus
-    float32 copies for a YBR to RGB conversion), then the float32 intensity beside the rgb.
+    Peak: the file's bytes beside the decoder's output and pydicom's array of one frame (plus
+    float32 copies for a YBR to RGB conversion); then (the file's bytes dropped) the stored
+    frame beside the float32 intensity (grey) or the rgb (colour); then intensity and rgb.
     """
     samples = _image_number(path, dataset, "SamplesPerPixel", 1)
     bits = _image_number(path, dataset, "BitsAllocated")
@@ -211,8 +212,11 @@ def _check_memory(path: Path, dataset: Dataset, rows: int, columns: int, photome
     frame_bytes = pixels * samples * max(1, (bits + 7) // 8)
     conversion = pixels * samples * 8 if photometric.startswith("YBR") else 0
     decode = file_bytes + 2 * frame_bytes + conversion
-    result = limits.result_bytes(columns, rows, grey=samples == 1 and photometric != "PALETTE COLOR")
-    peak = max(decode, frame_bytes + result)
+    if samples == 1 and photometric != "PALETTE COLOR":
+        after = max(frame_bytes + pixels * limits.INTENSITY_BYTES_PER_PIXEL, limits.result_bytes(columns, rows, grey=True))
+    else:
+        after = frame_bytes + limits.result_bytes(columns, rows, grey=False)
+    peak = max(decode, after)
     limits.check_memory(path, peak, f"{columns}x{rows}, {samples} sample(s) of {bits} bits")
 
 
