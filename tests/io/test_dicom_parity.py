@@ -91,5 +91,5 @@ def test_every_pydicom_and_cxr_file_matches_pydicom_or_is_refused_for_its_reason
     print(f"\nparity: {len(files)} files; {len(compared)} compared, max MAE {compared[worst]:.3f} ({worst}); "
           f"{len(refused)} refused: " + "; ".join(f"{name}: {problem}" for name, problem in sorted(refused.items())))
     assert not errors, "\n".join(errors)
-    assert len(compared) >= 100
+    assert len(compared) >= 55  # pydicom's own files alone; 131 with pydicom-data and dicom-cxr
     assert set(path.name for path in dicom_cxr_files()) <= set(compared)
