@@ -46,19 +46,17 @@ class RedactionBoxes:
 
     def undo(self) -> bool:
         """Go back one step; False when there is nothing to undo."""
-        if not self._past:
-            return False
-        self._future.append(self._boxes)
-        self._boxes = self._past.pop()
-        self.changed.emit()
-        return True
+        return self._step(self._past, self._future)
 
     def redo(self) -> bool:
         """Apply again the last undone step; False when there is nothing to redo."""
-        if not self._future:
+        return self._step(self._future, self._past)
+
+    def _step(self, source: list[tuple[Box, ...]], target: list[tuple[Box, ...]]) -> bool:
+        if not source:
             return False
-        self._past.append(self._boxes)
-        self._boxes = self._future.pop()
+        target.append(self._boxes)
+        self._boxes = source.pop()
         self.changed.emit()
         return True
 
