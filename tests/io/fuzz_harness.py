@@ -4,10 +4,10 @@ Run as a script (test_fuzz.py does): ``python fuzz_harness.py N_FILES SEED WORK_
 prints one JSON object: the outcome of every file, the peak RSS of every child and the time.
 
 Design: this process imports the readers and warms every decoder once, then for each mutated
-file forks a child; the child caps its address space (RLIMIT_AS) and its time (an alarm), runs
-the readers and writes its outcome to a pipe; the parent takes the child's peak RSS from
-os.wait4's rusage. So no file can take the test process down, and a child killed by the cap,
-a signal or the alarm shows as an outcome of its own.
+file forks a child; the child caps its address space (RLIMIT_AS), its CPU time (RLIMIT_CPU) and
+its wall time (an alarm), runs the readers and writes its outcome to a pipe; the parent takes
+the child's peak RSS from os.wait4's rusage. So no file can take the test process down, and a
+child killed by a cap, a signal or the alarm shows as an outcome of its own.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ from leaf_core.errors import InputFileError
 from leaf_core.io import image_size, read_image, read_mask
 
 ADDRESS_SPACE_HEADROOM = 3 << 30  # the cap: what the process had mapped at fork, plus 3 GiB
-CHILD_SECONDS = 30
+CHILD_CPU_SECONDS = 30  # a loop shows as SIGXCPU, whatever else loads the machine
+CHILD_WALL_SECONDS = 300  # the backstop for a child that blocks without using the CPU
 READERS: tuple[Callable[[Path], object], ...] = (image_size, read_image, read_mask)
 # pydicom's own files, one per kind of encoding (small ones, so that 1,000 reads take minutes)
 PYDICOM_SEEDS = (
@@ -192,7 +193,8 @@ def _child(path: Path, write_end: int) -> None:
         with open("/proc/self/statm") as handle:
             mapped = int(handle.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
         resource.setrlimit(resource.RLIMIT_AS, (mapped + ADDRESS_SPACE_HEADROOM, mapped + ADDRESS_SPACE_HEADROOM))
-        signal.alarm(CHILD_SECONDS)
+        resource.setrlimit(resource.RLIMIT_CPU, (CHILD_CPU_SECONDS, CHILD_CPU_SECONDS + 5))
+        signal.alarm(CHILD_WALL_SECONDS)
         for reader in READERS:
             try:
                 result = reader(path)
