@@ -43,6 +43,7 @@ from leaf_app.ui.project_actions import ProjectActions
 from leaf_app.ui.redact_tool import RedactTool
 from leaf_app.ui.settings import AppSettings
 from leaf_core.errors import LeafError
+from leaf_core.io.folders import IMAGE_SUFFIXES
 from leaf_core.io.window_presets import window_for_preset
 from leaf_core.logging_setup import user_data_dir
 from leaf_core.tasks import TASKS, get_task
@@ -173,7 +174,7 @@ class MainWindow(QMainWindow):
     def open_files_dialog(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(
             self, "Open images", self.settings.value("last_folder", ""),
-            "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.dcm *.dicom);;All files (*)",
+            f"Images ({' '.join('*' + suffix for suffix in IMAGE_SUFFIXES)});;All files (*)",
         )
         if paths:
             self.open_paths(paths)

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from leaf_core.errors import InputFileError
+from leaf_core.io.folders import IMAGE_SUFFIXES
 from leaf_core.io.raster import decode_pixels
 from leaf_core.io.sniff import sniff_format
 from leaf_core.io.masks import JPEG_MASK_THRESHOLD, check_mask_size
 
-MASK_SUFFIXES = (".png", ".tif", ".tiff", ".bmp", ".jpg", ".jpeg", ".dcm", ".dicom")
 # What other tools append to the image's stem (ISIC: _segmentation, many: _mask).
 STEM_TAILS = ("", "_mask", "-mask", "_seg", "-seg", "_segmentation", "_label", "_gt")
 
@@ -53,7 +53,7 @@ def match_masks(images: list[ImageToMatch], folder: str | Path) -> MaskMatches:
     matches = MaskMatches()
     taken: set[Path] = set()
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
-                   and p.suffix.lower() in MASK_SUFFIXES)
+                   and p.suffix.lower() in IMAGE_SUFFIXES)
     for path in files:
         image = _image_for(path, by_stem, by_uid, matches)
         if image is None:
