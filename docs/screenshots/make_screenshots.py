@@ -45,7 +45,7 @@ def corrected_shot(model_dir: str | None) -> None:
     contour = max(find_contours(truth.astype(np.float32), 0.5), key=len)[::4]
     window.use_lasso_fill()
     doc.apply(mask_ops.fill_polygon, [(float(x), float(y)) for y, x in contour])
-    window._on_edited()
+    window.update_actions()
     window.session.documents[1].mark_saved()  # so the list shows every state
     for outline, name in ((False, "corrected.png"), (True, "outline.png")):
         window.actions["outline"].setChecked(outline)
