@@ -26,6 +26,7 @@ from leaf_core.project.store import CorrectionStore
 from leaf_core.testing import dicom_dataset, save_dicom
 
 HERE = Path(__file__).resolve().parent
+MAX_KILL_ROUNDS = 120
 
 
 @pytest.fixture
@@ -241,8 +242,11 @@ def test_killed_writer_never_leaves_a_half_written_save(tmp_path: Path) -> None:
     saved = 0
     upcoming = spawn()
     try:
-        for round_ in range(30):
-            writer, upcoming = upcoming, (spawn() if round_ < 29 else None)  # imports overlap the checks
+        # 30 kills at least, more on a busy machine until 30 saves have landed between them
+        for round_ in range(MAX_KILL_ROUNDS):
+            if round_ >= 30 and saved >= 30:
+                break
+            writer, upcoming = upcoming, spawn()  # the next one imports while this one is checked
             try:
                 writer.stdin.write("go\n")
                 writer.stdin.flush()
