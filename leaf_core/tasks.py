@@ -31,7 +31,7 @@ TASKS: dict[str, Task] = {
     for task in (
         Task("fundus", "Fundus", "optic cup", ("fundus", "refuge", "drishti", "retina"), ("OP", "OPT")),
         Task("colonoscopy", "Colonoscopy", "polyp", ("kvasir", "cvc", "polyp", "colon", "endoscop"), ("ES",)),
-        Task("chest_xray", "Chest X-ray", "lesion", ("qata", "xray", "x-ray", "cxr", "chest"), ("CR", "DX")),
+        Task("chest_xray", "Chest X-ray", "lesion", ("qata", "covid", "xray", "x-ray", "cxr", "chest"), ("CR", "DX")),
         Task("dermoscopy", "Dermoscopy", "skin lesion", ("isic", "ph2", "derm", "skin"), ("XC",)),
     )
 }

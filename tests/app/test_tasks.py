@@ -15,6 +15,7 @@ from leaf_core.tasks import TASKS, get_task, infer_task
         ("/data/ISIC2018/x.jpg", "dermoscopy"),
         ("/data/PH2/images/x.bmp", "dermoscopy"),
         ("/data/QaTa-COV19/x.png", "chest_xray"),
+        ("/data/covid-qu-ex/images/covid_1.png", "chest_xray"),
         ("/home/me/cxr/x.dcm", "chest_xray"),
         ("/home/me/fundus/polyp_3.png", "fundus"),  # folder names count, not the file's name
         ("/home/me/misc/x.png", None),
