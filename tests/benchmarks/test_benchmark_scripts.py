@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-BENCHMARKS = REPO_ROOT / "benchmarks"
-TAESD = REPO_ROOT.parent / "shared" / "weights" / "taesd"
 
-pytestmark = pytest.mark.skipif(not (TAESD / "taesd_encoder.safetensors").exists(),
-                                reason="needs TAESD weights in ../shared/weights/taesd")
-
-
-def load_script(name: str):
-    """The script as a module (benchmarks/ is not a package; its scripts import ``common``)."""
-    if str(BENCHMARKS) not in sys.path:
-        sys.path.insert(0, str(BENCHMARKS))
-    return importlib.import_module(name)
-
-
-def test_reproduce_writes_the_result_contract(tmp_path):
+def test_reproduce_writes_the_result_contract(tmp_path, load_script, taesd):
     reproduce = load_script("reproduce")
     common = load_script("common")
     common.make_synthetic_dataset(tmp_path / "data" / "tiny", n_train=4, n_val=2, n_test=2, size=40)
@@ -32,7 +15,7 @@ def test_reproduce_writes_the_result_contract(tmp_path):
     reproduce.main(["--data-root", str(tmp_path / "data"), "--datasets", "tiny", "--steps", "2", "--seeds", "2",
                     "--settings", "sample,sample+align,ddim50,ensemble5", "--ddim-steps", "2", "--ddim-seeds", "1",
                     "--ensemble", "2", "--ensemble-repeats", "1", "--out-dir", str(out), "--work-dir", str(tmp_path / "work"),
-                    "--autoencoder", str(TAESD)])
+                    "--autoencoder", str(taesd)])
     results = json.loads((out / "reproduce.json").read_text())
     assert list(results) == ["tiny"]
     assert set(results["tiny"]) == {"sample", "sample+align", "ddim50", "ensemble5"}
@@ -49,12 +32,12 @@ def test_reproduce_writes_the_result_contract(tmp_path):
     assert (out / "reproduce_predictions_tiny.png").stat().st_size > 0
 
 
-def test_speed_writes_the_result_contract(tmp_path):
+def test_speed_writes_the_result_contract(tmp_path, load_script, taesd):
     speed = load_script("speed")
     out = tmp_path / "out"
     speed.main(["--presets", "cpu", "--resolution", "64", "--images", "1", "--batch-sizes", "1,2", "--ddim-steps", "2",
                 "--ensemble", "2", "--ensemble-steps", "2", "--train-batch", "2", "--out-dir", str(out),
-                "--autoencoder", str(TAESD)])
+                "--autoencoder", str(taesd)])
     results = json.loads((out / "speed.json").read_text())
     entry = results["cpu"]
     for key in ("single_step_s_per_image", "ddim50_s_per_image", "ensemble5x100_s_per_image", "train_step_s",
@@ -67,12 +50,12 @@ def test_speed_writes_the_result_contract(tmp_path):
     assert "speed.py" in json.loads((out / "speed_meta.json").read_text())["command"]
 
 
-def test_quality_trains_selects_on_val_and_scores_test(tmp_path):
+def test_quality_trains_selects_on_val_and_scores_test(tmp_path, load_script, taesd):
     quality = load_script("quality")
     common = load_script("common")
     data = common.make_synthetic_dataset(tmp_path / "data", n_train=4, n_val=2, n_test=3, size=40)
     out = tmp_path / "quality.json"
-    figures = quality.main(["--data", str(data), "--autoencoder", str(TAESD), "--steps", "2", "--resolution", "64",
+    figures = quality.main(["--data", str(data), "--autoencoder", str(taesd), "--steps", "2", "--resolution", "64",
                             "--val-every", "1", "--seed", "3", "--run-dir", str(tmp_path / "run"), "--out", str(out)])
     written = json.loads(out.read_text())
     assert written == figures
