@@ -1,7 +1,8 @@
 """File ▸ Import masks…: masks from another tool saved as corrections of the open images.
 
 Matching and reading are leaf_core.project.mask_import's; this module loads the matched images,
-saves each mask into the project, shows it on its image, and reports what could not be used.
+saves each mask into the project (with the redaction boxes drawn on it, and the once-per-project
+burned-in text warning, as Ctrl+S does), shows it on its image, and reports what could not be used.
 """
 
 from __future__ import annotations
@@ -62,7 +63,13 @@ def import_masks(window: MainWindow, folder: Path, author: str) -> MaskImportRep
         try:
             window.session.load(doc)
             mask = read_imported_mask(mask_path, image, doc.shape)
-            store.save_correction(doc.path, mask, None, None, author, task=task.name if task else None)
+            redactions = window.redaction.boxes_to_save(doc, store)  # warns once per project about burned-in text
+            if redactions is None:
+                report.problems.append(f"{mask_path.name} and the rest: not imported, so that burned-in text can be "
+                                       "redacted first (Tools ▸ Redact burned-in text)")
+                break
+            store.save_correction(doc.path, mask, None, None, author, task=task.name if task else None,
+                                  redactions=redactions)
         except LeafError as error:
             report.problems.append(f"{mask_path.name}: {error}")
             continue

@@ -101,9 +101,12 @@ def test_first_run_import_masks_train_first_model_predict_and_next_to_correct(
     monkeypatch.setattr(QFileDialog, "getExistingDirectory",
                         lambda parent, caption, *a, **k: str(next(f for key, f in folders.items() if key in caption)))
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)  # make a project
-    reports = []
+    reports, warnings = [], []
     monkeypatch.setattr(QMessageBox, "information", lambda parent, title, text, *a: reports.append(text))
+    monkeypatch.setattr(QMessageBox, "warning",  # the once-per-project burned-in text warning: save anyway
+                        lambda parent, title, text, *a: warnings.append(text) or QMessageBox.StandardButton.Save)
     window.project.actions["import_masks"].trigger()
+    assert len(warnings) == 1 and "burned-in" in warnings[0].lower()
     assert window.project.store.image_count() == 12
     assert reports and reports[0].startswith("Imported 12 mask(s)")
     assert "someone-else.png: no open image has this name" in reports[0]
