@@ -43,7 +43,7 @@ TRAINED_SETTINGS: dict[str, dict] = {
 }
 SAMPLED_SETTINGS = ("ddim50", "ensemble5")  # from the `sample` model
 ALL_SETTINGS = (*TRAINED_SETTINGS, *SAMPLED_SETTINGS)
-DEFAULT_DATASETS = "kvasir-seg,ph2,drishti-gs"
+DEFAULT_DATASETS = "kvasir-seg,ph2,drishti-gs,covid-qu-ex"
 RANDOM_TEACHER_LABEL = "random-init DINOv2-small (no pretrained weights offline)"
 
 
