@@ -1,6 +1,8 @@
 """Loaded models, one per model folder, kept so switching images does not reload them (no Qt).
 
-The engine (torch) is imported only when a model is first loaded, so the window opens fast.
+The engine (torch) is imported only when a model is first loaded, so the window opens fast. The
+Predictor picks the inference engine (OpenVINO when installed and faster, else torch); the stamp
+carries its name, so the status bar says what made a mask ("Mask by LEAF 2 · OpenVINO int8").
 """
 
 from __future__ import annotations
@@ -40,8 +42,10 @@ class ModelHub:
                 from leaf_core.model import LeafModel
 
                 model = LeafModel.from_pretrained(key)
-                stamp = ModelStamp(str(model.card.name), str(model.card.version), project_version_of(key))
-                self._models[key] = LoadedModel(key, Predictor(model, device=self.device), stamp)
+                predictor = Predictor(model, device=self.device, model_dir=key)
+                stamp = ModelStamp(str(model.card.name), str(model.card.version), project_version_of(key),
+                                   engine=predictor.engine_label)
+                self._models[key] = LoadedModel(key, predictor, stamp)
             return self._models[key]
 
     def forget(self, model_dir: str | Path) -> None:

@@ -27,6 +27,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # so this covers modules that import torch lazily; pytest_collection_finish covers the rest.
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.setdefault("MKL_NUM_THREADS", "2")
+# Predictors default to torch in tests: exporting each test model for OpenVINO would take ~20 s;
+# tests/engine/test_inference_engine*.py ask for the engine themselves.
+os.environ.setdefault("LEAF_ENGINE", "torch")
 # Settings, logs and autosaves go to a folder of this session, never the user's own.
 _SESSION_DATA_DIR = Path(tempfile.mkdtemp(prefix="leaf-test-data-"))
 os.environ["LEAF_DATA_DIR"] = str(_SESSION_DATA_DIR)

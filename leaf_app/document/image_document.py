@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +36,14 @@ class ModelStamp:
     name: str
     version: str
     project_version: str | None = None
+    engine: str = field(default="", compare=False)  # what ran it, e.g. "OpenVINO int8" (shown, not stored)
 
     def __str__(self) -> str:
         return f"{self.name} {self.project_version or self.version}"
+
+    def with_engine(self) -> str:
+        """What the status bar says: the model and what ran it."""
+        return f"{self} · {self.engine}" if self.engine else str(self)
 
 
 @dataclass

@@ -528,7 +528,7 @@ class MainWindow(QMainWindow):
         if doc is not None and doc.load_error:
             return doc.load_error
         if doc is not None and doc.prediction_model is not None:
-            text = f"Mask by {doc.prediction_model}"
+            text = f"Mask by {doc.prediction_model.with_engine()}"
             if doc.state is DocState.CORRECTED:
                 text += " (corrected by hand, not saved)"
             elif doc.state is DocState.SAVED:

@@ -6,7 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from leaf_core.cli.training_args import add_device_argument, add_precision_argument, parse_seeds
+from leaf_core.cli.inference_args import add_inference_arguments
+from leaf_core.cli.training_args import add_device_argument, parse_seeds
 from leaf_core.errors import LeafError
 from leaf_core.evaluation import evaluate_images, load_labelled_images
 from leaf_core.inference import default_device
@@ -23,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--split", choices=SPLIT_NAMES, default="test")
     parser.add_argument("--seeds", type=parse_seeds, default=(0,), help="e.g. 0,1,2 or 0-9")
     parser.add_argument("--steps", type=int, default=SINGLE_STEP, help="1 = the single LEAF step; N > 1 = N-step DDIM")
-    add_precision_argument(parser)
+    add_inference_arguments(parser)
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument("--record", action="store_true",
                         help="record <split>_dice and <split>_iou in the model card (the weights are untouched)")
@@ -36,9 +37,10 @@ def run(args: argparse.Namespace) -> int:
     images, skipped = load_labelled_images(DatasetFolder(args.data), args.split)
     if not images:
         raise LeafError(f"no readable image/mask pairs in the '{args.split}' split of {args.data}")
-    result = evaluate_images(model, images, seeds=args.seeds, steps=args.steps, precision=args.precision)
+    result = evaluate_images(model, images, seeds=args.seeds, steps=args.steps, precision=args.precision,
+                             engine=args.engine, model_dir=args.model)
     report = {**result.as_json(), "split": args.split, "seeds": list(args.seeds), "steps": args.steps,
-              "precision": args.precision,
+              "precision": args.precision, "engine": args.engine,
               "model": str(args.model), "skipped": skipped}
     print(f"{args.split}: Dice {result.dice:.4f}  IoU {result.iou:.4f}  over {result.n_images} images"
           f"  (std of Dice over {len(args.seeds)} seeds: {result.dice_std_over_seeds:.4f})")

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "leaf_core.cli.cmd_finetune",
     "leaf_core.cli.cmd_evaluate",
     "leaf_core.cli.cmd_predict",
+    "leaf_core.cli.cmd_quantize",
     "leaf_core.cli.cmd_import_dataset",
     "leaf_core.cli.cmd_train_autoencoder",
     "leaf_core.cli.cmd_import_weights",

@@ -7,11 +7,14 @@ val Dice is what the app computes: same preprocessing, precision default and noi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from leaf_core.inference.precision import DEFAULT_PRECISION, as_channels_last, autocast, resolve_precision, use_channels_last
+from leaf_core.inference.engines.backend import Backend, TorchBackend, backend_label
+from leaf_core.inference.engines.selection import DEFAULT_ENGINE, make_backend
+from leaf_core.inference.precision import DEFAULT_PRECISION, use_channels_last
 from leaf_core.inference.preprocessing import (
     image_key, image_to_model_input, probability_to_mask, probability_to_size, resize_rgb, uint8_to_signed,
 )
@@ -42,27 +45,20 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-@torch.inference_mode()
-def encode_model_inputs(model: LeafModel, batch: torch.Tensor, precision: str = DEFAULT_PRECISION) -> torch.Tensor:
-    """Image latents (N, C, h, w) float32 of model inputs (N, 3, R, R) in [-1, 1]."""
-    batch = as_channels_last(batch.to(model.device))
-    with autocast(precision, model.device):
-        return model.image_encoder(batch).float()
-
-
-def encode_images(model: LeafModel, rgbs: list[np.ndarray], precision: str = DEFAULT_PRECISION) -> torch.Tensor:
-    """Image latents (N, C, h, w) float32 of HxWx3 uint8 images, in one batch."""
-    return encode_model_inputs(model, torch.stack([image_to_model_input(rgb, model.config.resolution) for rgb in rgbs]),
-                               precision)
+def encode_images(model: LeafModel, rgbs: list[np.ndarray], precision: str = DEFAULT_PRECISION,
+                  backend: Backend | None = None) -> torch.Tensor:
+    """Image latents (N, C, h, w) float32 of HxWx3 uint8 images, in one batch (torch unless ``backend``)."""
+    backend = backend or TorchBackend(model, precision)
+    return backend.encode(torch.stack([image_to_model_input(rgb, model.config.resolution) for rgb in rgbs]))
 
 
 @torch.inference_mode()
 def decode_masks(model: LeafModel, image_latents: torch.Tensor, noise_seeds: list[int], steps: int = SINGLE_STEP,
-                 precision: str = DEFAULT_PRECISION) -> torch.Tensor:
+                 precision: str = DEFAULT_PRECISION, backend: Backend | None = None) -> torch.Tensor:
     """(N, R, R) float32 probabilities at the model's resolution, one per image latent and noise seed."""
+    backend = backend or TorchBackend(model, precision)
     noise = initial_noise(model, noise_seeds, model.device, torch.float32)
-    with autocast(precision, model.device):
-        return model.decode_probability(sample_mask_latents(model, image_latents, noise, steps)).float()
+    return backend.decode(sample_mask_latents(model, image_latents, noise, steps, backend.unet))
 
 
 def ensemble_seeds(base_seed: int, k: int) -> list[int]:
@@ -73,32 +69,55 @@ def ensemble_seeds(base_seed: int, k: int) -> list[int]:
 class Predictor:
     """Runs a LeafModel on one image at a time (the image latent is computed once per image).
 
-    precision: "auto" (default: bf16 where the hardware runs it natively, about 2x faster with the
-    same Dice in our measurements, else fp32), "fp32" (exact) or "bf16". With ``channels_last``
-    the model's weights are put in channels-last layout (faster convolutions, values unchanged);
-    validation inside training turns it off, so the weights being trained keep their layout.
+    precision: "auto" (default: int8 where `leaf quantize` accepted it for this model, else bf16
+    where the hardware runs it natively, about 2x faster with the same Dice in our measurements,
+    else fp32), "fp32" (exact), "bf16" or "int8". engine: "auto" (default: OpenVINO when it is
+    installed, the model came from ``model_dir`` and runs on the CPU, and OpenVINO is faster
+    here; else torch), "torch" or "openvino" (engines/selection.py). ``engine_label`` says which
+    runs, e.g. "OpenVINO int8"; a given ``backend`` is used as it is. With ``channels_last`` the model's weights are put in
+    channels-last layout (faster convolutions, values unchanged); validation inside training
+    turns it off, so the weights being trained keep their layout.
     Each image's noise comes from the seed and the image's pixels (``image_key``): no two images
     share their noise, and an image gets the same noise wherever it is predicted.
     """
 
     def __init__(self, model: LeafModel, device: str | torch.device | None = None, precision: str = DEFAULT_PRECISION,
-                 channels_last: bool = True) -> None:
+                 channels_last: bool = True, engine: str = DEFAULT_ENGINE, model_dir: str | Path | None = None,
+                 backend: Backend | None = None) -> None:
         self.device = torch.device(device) if device is not None else default_device()
-        self.precision = resolve_precision(precision, self.device)
         self.model = model.to(self.device).eval()
         if channels_last:
             use_channels_last(self.model)
+        self.backend = backend or make_backend(self.model, engine, precision, model_dir)
+        self.precision = self.backend.precision
+        self.engine_label = backend_label(self.backend)
         self._image_latent: torch.Tensor | None = None
         self._image_key = ""
         self._size: tuple[int, int] | None = None
 
+    def _model_input(self, rgb: np.ndarray) -> tuple[torch.Tensor, str]:
+        """(3, R, R) model input in [-1, 1] and the image's noise key."""
+        resized = resize_rgb(rgb, self.model.config.resolution)
+        return uint8_to_signed(torch.from_numpy(resized).permute(2, 0, 1)), image_key(resized)
+
     def set_image(self, rgb: np.ndarray) -> None:
         """rgb: HxWx3 uint8 RGB, any size. Encodes it once for all later predictions."""
-        resized = resize_rgb(rgb, self.model.config.resolution)
-        batch = uint8_to_signed(torch.from_numpy(resized).permute(2, 0, 1))[None]
-        self._image_latent = encode_model_inputs(self.model, batch, self.precision)
-        self._image_key = image_key(resized)
+        model_input, self._image_key = self._model_input(rgb)
+        self._image_latent = self.backend.encode(model_input[None])
         self._size = (rgb.shape[0], rgb.shape[1])
+
+    def predict_batch(self, rgbs: list[np.ndarray], seed: int = 0, steps: int = SINGLE_STEP) -> list[Prediction]:
+        """The masks of several images in one batch (the throughput path of `leaf predict`): the same
+        masks as set_image + predict on each. Leaves the current image as it was."""
+        inputs = [self._model_input(rgb) for rgb in rgbs]
+        latents = self.backend.encode(torch.stack([model_input for model_input, _ in inputs]))
+        noise_seeds = [noise_seed(seed, key) for _, key in inputs]
+        probabilities = decode_masks(self.model, latents, noise_seeds, steps, backend=self.backend)
+        predictions = []
+        for rgb, probability in zip(rgbs, probabilities):
+            resized = probability_to_size(probability, rgb.shape[0], rgb.shape[1])
+            predictions.append(Prediction(resized, probability_to_mask(resized, self.model.config.threshold)))
+        return predictions
 
     def _require_image(self) -> tuple[torch.Tensor, tuple[int, int]]:
         if self._image_latent is None or self._size is None:
@@ -110,7 +129,8 @@ class Predictor:
         """(K, R, R) probabilities at the model's resolution, one per seed, in one batch."""
         image_latent, _ = self._require_image()
         noise_seeds = [noise_seed(seed, self._image_key) for seed in seeds]
-        return decode_masks(self.model, image_latent.expand(len(seeds), -1, -1, -1), noise_seeds, steps, self.precision)
+        return decode_masks(self.model, image_latent.expand(len(seeds), -1, -1, -1), noise_seeds, steps,
+                            backend=self.backend)
 
     def predict(self, seed: int = 0, steps: int = SINGLE_STEP) -> Prediction:
         """The mask of the current image for one noise seed."""

@@ -8,6 +8,7 @@ the timesteps its ``timestep_spacing`` gives.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 import torch
 from diffusers import DDIMScheduler
@@ -16,6 +17,14 @@ from leaf_core.model.leaf_model import LeafModel
 from leaf_core.model.parameterization import clean_latent_from_output, clip_clean_latent, signal_and_noise_scales
 
 SINGLE_STEP = 1  # the default everywhere: LEAF's one reverse step
+
+# (sample (N, 2C, h, w), timesteps (N,) or a scalar) -> the U-Net's output (N, C, h, w) float32;
+# None means the model's own U-Net (an inference engine passes its compiled one).
+UNetCall = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def model_unet(model: LeafModel) -> UNetCall:
+    return lambda sample, timesteps: model.unet(sample, timesteps).sample.float()
 
 
 def noise_seed(seed: int, key: str = "") -> int:
@@ -33,35 +42,39 @@ def initial_noise(model: LeafModel, seeds: list[int], device: torch.device, dtyp
     return torch.stack(draws).to(device=device, dtype=dtype)
 
 
-def denoise_single_step(model: LeafModel, image_latents: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+def denoise_single_step(model: LeafModel, image_latents: torch.Tensor, noise: torch.Tensor,
+                        unet: UNetCall | None = None) -> torch.Tensor:
     """The LEAF inference: one U-Net call at t = T - 1, straight to the clean mask latent."""
+    unet = unet or model_unet(model)
     last = model.scheduler.config.num_train_timesteps - 1
     timesteps = torch.full((noise.shape[0],), last, device=noise.device, dtype=torch.long)
     # The conversion to z_hat runs in float32 even under bf16 autocast: eps-prediction divides by a_T.
-    output = model.unet(torch.cat([image_latents, noise], dim=1), timesteps).sample.float()
+    output = unet(torch.cat([image_latents, noise], dim=1), timesteps)
     a_t, s_t = signal_and_noise_scales(model.scheduler, timesteps)
     clean = clean_latent_from_output(model.config.prediction_type, output, noise.float(), a_t, s_t)
     return clip_clean_latent(model.config.schedule, clean)
 
 
-def denoise_ddim(model: LeafModel, image_latents: torch.Tensor, noise: torch.Tensor, steps: int) -> torch.Tensor:
+def denoise_ddim(model: LeafModel, image_latents: torch.Tensor, noise: torch.Tensor, steps: int,
+                 unet: UNetCall | None = None) -> torch.Tensor:
     """N-step DDIM (eta = 0); returns the last step's clean-latent estimate."""
+    unet = unet or model_unet(model)
     scheduler = DDIMScheduler.from_config(model.scheduler.config)
     scheduler.set_timesteps(steps, device=noise.device)
     latents = noise.float()
     clean = latents
     for t in scheduler.timesteps:
-        output = model.unet(torch.cat([image_latents, latents], dim=1), t).sample.float()
+        output = unet(torch.cat([image_latents, latents], dim=1), t)
         step = scheduler.step(output, t, latents)
         latents, clean = step.prev_sample, step.pred_original_sample
     return clean
 
 
 def sample_mask_latents(model: LeafModel, image_latents: torch.Tensor, noise: torch.Tensor,
-                        steps: int = SINGLE_STEP) -> torch.Tensor:
+                        steps: int = SINGLE_STEP, unet: UNetCall | None = None) -> torch.Tensor:
     """Mask latents for each image latent and its noise; ``steps`` = 1 is the single LEAF step."""
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
     if steps == SINGLE_STEP:
-        return denoise_single_step(model, image_latents, noise)
-    return denoise_ddim(model, image_latents, noise, steps)
+        return denoise_single_step(model, image_latents, noise, unet)
+    return denoise_ddim(model, image_latents, noise, steps, unet)

@@ -1,0 +1,179 @@
+"""The OpenVINO engine path against torch, the reference (tiny models with O(1)-scale weights).
+
+Tolerances: float32 probabilities within 1e-4 of torch's (measured: ~1e-7), masks equal except at
+pixels whose probability is within 1e-4 of the threshold; int8 (all three graphs) keeps at least
+95% of the mask pixels of float32 on unseen images and its probabilities within 0.1 on average.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from leaf_core.errors import LeafError
+from leaf_core.inference import Predictor
+from leaf_core.inference.engines import graph_cache, openvino_engine, selection
+from leaf_core.model import LeafModel
+from leaf_core.testing import build_tiny_model, write_synthetic_dataset
+
+pytest.importorskip("openvino", reason="the OpenVINO engine is the `fast` extra")
+pytest.importorskip("nncf", reason="int8 needs NNCF (the `fast` extra)")
+
+REFERENCE_FAKES = Path(__file__).resolve().parents[1] / "convert" / "reference_fakes.py"
+PROBABILITY_TOLERANCE = 1e-4
+
+
+def o1_state(model: torch.nn.Module, seed: int) -> dict[str, torch.Tensor]:
+    """O(1)-scale random weights (tests/convert/reference_fakes.random_state: randn / sqrt(fan-in), norms 1 + 0.1 randn)."""
+    spec = importlib.util.spec_from_file_location("reference_fakes", REFERENCE_FAKES)
+    fakes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fakes)
+    return fakes.random_state({k: tuple(v.shape) for k, v in model.state_dict().items()}, seed)
+
+
+def save_o1_model(folder: Path, seed: int = 0) -> Path:
+    """A tiny model with O(1) weights whose masks have both classes: random weights leave the
+    decoder's output around -1.4 (all background), so its last bias is shifted to centre it on 0."""
+    model = build_tiny_model(seed)
+    model.load_state_dict(o1_state(model, seed))
+    with torch.no_grad():
+        latents = torch.randn(8, model.latent_channels, 8, 8, generator=torch.Generator().manual_seed(seed))
+        decoded = model.mask_autoencoder.decode(latents).sample  # = 2 * (last conv output) - 1
+        model.mask_autoencoder.decoder.layers[-1].bias -= decoded.mean() / 2
+    return model.save_pretrained(folder)
+
+
+def images(n: int, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:70, :90]
+    return [np.clip((np.sin(xx / (5 + i)) * 90 + np.cos(yy / 7.0) * 60 + 128)[..., None]
+                    + rng.normal(0, 20, (70, 90, 3)), 0, 255).astype(np.uint8) for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_o1_model(tmp_path_factory.mktemp("o1") / "model")
+
+
+def predictors(model_dir: Path, precision: str = "fp32") -> tuple[Predictor, Predictor]:
+    engine = Predictor(LeafModel.from_pretrained(model_dir), "cpu", precision, engine="openvino", model_dir=model_dir)
+    reference = Predictor(LeafModel.from_pretrained(model_dir), "cpu", "fp32", engine="torch")
+    return engine, reference
+
+
+def assert_same_masks(engine_probability, reference_probability, threshold: float = 0.5) -> None:
+    engine_probability, reference_probability = np.asarray(engine_probability), np.asarray(reference_probability)
+    differ = (engine_probability > threshold) != (reference_probability > threshold)
+    assert not (differ & (np.abs(reference_probability - threshold) > PROBABILITY_TOLERANCE)).any()
+
+
+def test_openvino_fp32_equals_torch_single_step_ddim_ensemble_and_batches(model_dir):
+    engine, reference = predictors(model_dir)
+    assert engine.engine_label == "OpenVINO fp32" and reference.engine_label == "torch fp32"
+    for rgb in images(2):
+        engine.set_image(rgb)
+        reference.set_image(rgb)
+        for steps in (1, 3):
+            ours, theirs = engine.probabilities([0, 7], steps), reference.probabilities([0, 7], steps)
+            assert 0.05 < float((theirs > 0.5).float().mean()) < 0.95  # O(1) weights: both classes in the masks
+            assert torch.allclose(ours, theirs, atol=PROBABILITY_TOLERANCE, rtol=0)
+            assert_same_masks(ours, theirs)
+        full = engine.predict(seed=3)
+        assert full.probability.shape == rgb.shape[:2]
+        np.testing.assert_allclose(full.probability, reference.predict(seed=3).probability, atol=PROBABILITY_TOLERANCE)
+    batch = engine.predict_batch(images(3, seed=5), seed=2)
+    for rgb, prediction in zip(images(3, seed=5), batch):  # a batch gives each image its own noise, as one by one
+        reference.set_image(rgb)
+        single = reference.predict(seed=2)
+        np.testing.assert_allclose(prediction.probability, single.probability, atol=PROBABILITY_TOLERANCE)
+        assert_same_masks(prediction.probability, single.probability)
+
+
+def test_a_changed_model_folder_is_exported_again(tmp_path, model_dir):
+    folder = save_o1_model(tmp_path / "model", seed=1)
+    first = openvino_engine.cache_entry(folder)
+    engine, _ = predictors(folder)
+    assert first.has(openvino_engine.FP32)
+    rgb = images(1)[0]
+    engine.set_image(rgb)
+    before = engine.probabilities([0])
+    retrained = LeafModel.from_pretrained(folder)
+    retrained.unet.load_state_dict(o1_state(retrained.unet, seed=9))
+    retrained.save_pretrained(folder)
+    second = openvino_engine.cache_entry(folder)
+    assert second.fingerprint != first.fingerprint
+    engine, reference = predictors(folder)
+    assert second.has(openvino_engine.FP32) and not first.folder.exists()  # the old content's entry is gone
+    assert graph_cache.cache_root() in second.folder.parents and folder not in second.folder.parents
+    for predictor in (engine, reference):
+        predictor.set_image(rgb)
+    after = engine.probabilities([0])
+    assert torch.allclose(after, reference.probabilities([0]), atol=PROBABILITY_TOLERANCE, rtol=0)
+    assert float((after - before).abs().max()) > 0.05
+
+
+def test_a_missing_openvino_falls_back_to_torch_with_one_line(model_dir, monkeypatch, caplog):
+    monkeypatch.delenv(selection.ENGINE_VARIABLE, raising=False)
+    monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino now raises ImportError
+    monkeypatch.setattr(selection, "_said", set())
+    with caplog.at_level(logging.INFO):
+        first = Predictor(LeafModel.from_pretrained(model_dir), "cpu", "fp32", model_dir=model_dir)
+        Predictor(LeafModel.from_pretrained(model_dir), "cpu", "fp32", model_dir=model_dir)
+    assert first.engine_label == "torch fp32"
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("leaf_core.inference")]
+    assert lines == ["OpenVINO is not installed: predicting with torch (pip install 'leaf-annotate[fast]' "
+                     "for the faster engine)"]
+    with pytest.raises(LeafError, match="not installed"):
+        Predictor(LeafModel.from_pretrained(model_dir), "cpu", "fp32", engine="openvino", model_dir=model_dir)
+
+
+def test_auto_uses_openvino_only_where_it_was_measured_faster(model_dir, monkeypatch, caplog):
+    monkeypatch.delenv(selection.ENGINE_VARIABLE, raising=False)
+    monkeypatch.setattr(selection, "_said", set())
+    Predictor(LeafModel.from_pretrained(model_dir), "cpu", "fp32", engine="openvino", model_dir=model_dir)
+    entry = openvino_engine.cache_entry(model_dir)
+    entry.update_meta(speed={"fp32": {"torch_s": 0.5, "openvino_s": 0.1, "threads": 1}})
+    assert Predictor(LeafModel.from_pretrained(model_dir), "cpu", "fp32", model_dir=model_dir).engine_label == \
+        "OpenVINO fp32"
+    entry.update_meta(speed={"fp32": {"torch_s": 0.1, "openvino_s": 0.5, "threads": 1}})
+    with caplog.at_level(logging.WARNING):
+        slower = Predictor(LeafModel.from_pretrained(model_dir), "cpu", "fp32", model_dir=model_dir)
+    assert slower.engine_label == "torch fp32"
+    assert [r.getMessage() for r in caplog.records if "not faster" in r.getMessage()]
+    assert Predictor(LeafModel.from_pretrained(model_dir), "cpu", "fp32").engine_label == "torch fp32"  # no folder
+
+
+def test_int8_on_a_tiny_model_runs_and_stays_close_to_fp32(tmp_path, model_dir):
+    from leaf_core.inference.engines.quantization import calibrate
+    from leaf_core.io.dataset_folder import DatasetFolder
+
+    data = write_synthetic_dataset(tmp_path / "data", n=10, size=(70, 90))
+    pairs = list(DatasetFolder(data).readable_pairs("train"))
+    report = calibrate(model_dir, [rgb for _, rgb, _ in pairs], [mask for _, _, mask in pairs])
+    assert [t.graphs for t in report.trials][0] == ["mask_decoder"]
+    assert report.fp32_dice is not None and all(t.dice is not None for t in report.trials)
+    entry = openvino_engine.cache_entry(model_dir)
+    assert entry.meta()["int8"]["graphs"] == report.int8_graphs
+    if not report.int8_graphs:
+        with pytest.raises(LeafError, match="int8 changed the masks"):
+            predictors(model_dir, "int8")
+        return
+    for graph in report.int8_graphs:  # a kept graph is an int8 graph
+        assert "FakeQuantize" in openvino_engine.graph_files(entry.variant("int8"))[graph].read_text()
+    int8, reference = predictors(model_dir, "int8")
+    assert int8.engine_label == "OpenVINO int8"
+    agreeing, total, differences = 0, 0, []
+    for rgb in images(3, seed=11):
+        int8.set_image(rgb)
+        reference.set_image(rgb)
+        ours, theirs = int8.predict(0), reference.predict(0)
+        agreeing += int((ours.mask == theirs.mask).sum())
+        total += theirs.mask.size
+        differences.append(float(np.abs(ours.probability - theirs.probability).mean()))
+    assert agreeing / total >= 0.95 and max(differences) <= 0.1, (agreeing / total, differences)
