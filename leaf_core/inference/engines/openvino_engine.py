@@ -56,6 +56,7 @@ def export_fp32(model: LeafModel, entry: CacheEntry) -> Path:
     for name, onnx_path in onnx_paths.items():
         openvino.save_model(openvino.convert_model(onnx_path), graph_files(staging)[name], compress_to_fp16=False)
     shutil.rmtree(staging / "onnx")
+    entry.update_meta(openvino=openvino.__version__, torch=torch.__version__)
     return entry.commit(staging, FP32)
 
 
