@@ -102,6 +102,7 @@ def random_teacher(folder: Path) -> Path:
 def train_setting(args: argparse.Namespace, data: Path, work: Path, name: str, teacher: str | None) -> dict:
     """Train one setting; returns its model folder, CPU minutes and the alignment loss trace."""
     from leaf_core.model.builder import ModelSources
+    from leaf_core.model.parameterization import NoiseScheduleConfig
     from leaf_core.training import TrainConfig, train
 
     spec = TRAINED_SETTINGS[name]
@@ -110,7 +111,7 @@ def train_setting(args: argparse.Namespace, data: Path, work: Path, name: str, t
     config = TrainConfig(
         data=data, run_dir=run_dir, model_dir=run_dir / "model", preset="cpu",
         sources=ModelSources(autoencoder=args.autoencoder), resolution=args.resolution,
-        prediction_type=spec["prediction_type"], beta_schedule=spec.get("beta_schedule", "linear"),
+        prediction_type=spec["prediction_type"], schedule=NoiseScheduleConfig(beta_schedule=spec.get("beta_schedule", "linear")),
         steps=args.steps, batch_size=args.batch_size, lr=args.lr,
         warmup_steps=args.warmup_steps if args.warmup_steps is not None else min(100, max(1, args.steps // 10)),
         val_every=args.val_every or max(1, args.steps // 5), checkpoint_every=args.steps + 1,

@@ -228,17 +228,18 @@ def infer_worker(args: argparse.Namespace, preset: str) -> dict:
 
 
 def train_worker(args: argparse.Namespace, preset: str) -> dict:
-    """The trainer's own step (forward, L1 loss, backward, clip, AdamW, EMA) at batch --train-batch."""
+    """The trainer's own step (forward, L1 loss, backward, clip, AdamW, EMA of both trainables) at batch --train-batch."""
     from accelerate import Accelerator
     from diffusers.optimization import get_scheduler
-    from diffusers.training_utils import EMAModel
 
     import torch
 
     from leaf_core.io.dataset_folder import DatasetFolder
     from leaf_core.training import TrainConfig
     from leaf_core.training.pairs import MaskLatentCache, TrainingPairs
-    from leaf_core.training.trainer import resolve_defaults, train_step
+    from leaf_core.training.ema import TrainablesEMA
+    from leaf_core.training.step import TrainingModules, train_step
+    from leaf_core.training.trainer import resolve_defaults
 
     model = build(args, preset)
     resolution = model.config.resolution
@@ -252,18 +253,16 @@ def train_worker(args: argparse.Namespace, preset: str) -> dict:
     parameters = [*model.unet.parameters(), *model.image_encoder.parameters()]
     optimizer = torch.optim.AdamW(parameters, lr=1e-4, weight_decay=0.01)
     lr_scheduler = get_scheduler("constant_with_warmup", optimizer, num_warmup_steps=0)
-    unet, image_encoder, optimizer, lr_scheduler = accelerator.prepare(model.unet, model.image_encoder, optimizer,
-                                                                       lr_scheduler)
-    wrapped = {"unet": unet, "image_encoder": image_encoder}
+    unet, image_encoder, optimizer = accelerator.prepare(model.unet, model.image_encoder, optimizer)
+    modules = TrainingModules(model, unet, image_encoder, parameters)
     model.train()
     model.mask_autoencoder.eval()
-    ema = EMAModel(model.unet.parameters(), decay=0.9999, use_ema_warmup=True, power=2 / 3)
+    ema = TrainablesEMA({"unet": model.unet, "image_encoder": model.image_encoder}, 0.9999, accelerator.device)
     cache = MaskLatentCache()
 
     def step(i: int) -> None:
-        train_step(model, wrapped, pairs, config, accelerator, optimizer, lr_scheduler, parameters, None, cache, i,
-                   args.train_batch)
-        ema.step(model.unet.parameters())
+        train_step(modules, pairs, config, accelerator, optimizer, lr_scheduler, cache, i)
+        ema.step()
     step(0)  # warm-up; fills the mask-latent cache (the batch is the whole synthetic set)
     with timed() as clock:
         for i in range(1, 1 + args.train_steps):

@@ -7,10 +7,9 @@ The result, OUT (best by val mask reconstruction Dice), is used with `leaf train
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from leaf_core.errors import LeafError
+from leaf_core.cli.run_training import reporting_errors
 from leaf_core.training.autoencoder_config import ARCHITECTURES, AutoencoderTrainConfig
 
 DEFAULTS = AutoencoderTrainConfig(data=Path("."), out=Path("."))
@@ -48,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from leaf_core.training.autoencoder_trainer import train_autoencoder
 
-    try:
+    with reporting_errors(args.progress_jsonl):
         config = AutoencoderTrainConfig(
             data=args.data, out=args.out, architecture=args.architecture, latent_channels=args.latent_channels,
             downsample=args.downsample, width=args.width, resolution=args.resolution, steps=args.steps,
@@ -57,10 +56,6 @@ def run(args: argparse.Namespace) -> int:
             augment=args.augment, device=args.device, progress_jsonl=args.progress_jsonl, name=args.name,
         )
         result = train_autoencoder(config)
-    except (LeafError, ValueError) as error:
-        if args.progress_jsonl:
-            print(json.dumps({"event": "error", "message": str(error)}), flush=True)
-        raise
     if not args.progress_jsonl:
         dice = "n/a" if result.best_val_dice is None else f"{result.best_val_dice:.4f}"
         print(f"autoencoder saved to {result.autoencoder_dir} (val mask reconstruction Dice {dice}); "

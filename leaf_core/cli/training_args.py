@@ -8,24 +8,24 @@ from pathlib import Path
 from leaf_core.inference.precision import DEFAULT_PRECISION, PRECISIONS
 from leaf_core.training.config import LR_SCHEDULES, TrainConfig
 
-DEFAULTS = TrainConfig(data=Path("."), run_dir=Path("."), model_dir=Path("."))
 
-
-def add_training_arguments(parser: argparse.ArgumentParser, steps_default: int) -> None:
-    """Options every training run takes (defaults from the paper where a CPU allows)."""
+def add_training_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig) -> None:
+    """Options every training run takes, with the defaults of ``defaults`` (a TrainConfig)."""
     parser.add_argument("--data", type=Path, required=True, help="dataset folder: images/, masks/, splits.json")
-    parser.add_argument("--steps", type=int, default=steps_default, help="optimizer steps")
-    parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
+    parser.add_argument("--steps", type=int, default=defaults.steps, help="optimizer steps")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                        help="samples per process and step (the global batch is this times the processes)")
     parser.add_argument("--lr", type=float, default=None,
                         help="learning rate (default: the preset's; paper 4e-5, cpu 3e-4)")
     parser.add_argument("--lr-schedule", choices=sorted(LR_SCHEDULES), default=None,
                         help="after warm-up: constant (paper) or cosine decay to 0 (default: the preset's)")
-    parser.add_argument("--weight-decay", type=float, default=DEFAULTS.weight_decay)
-    parser.add_argument("--warmup-steps", type=int, default=DEFAULTS.warmup_steps)
-    parser.add_argument("--grad-clip", type=float, default=DEFAULTS.grad_clip)
-    parser.add_argument("--grad-accum", type=int, default=DEFAULTS.grad_accum, help="gradient accumulation steps")
-    parser.add_argument("--no-ema", dest="ema", action="store_false", help="save raw weights instead of the U-Net's EMA")
-    parser.add_argument("--ema-decay", type=float, default=DEFAULTS.ema_decay)
+    parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    parser.add_argument("--warmup-steps", type=int, default=defaults.warmup_steps)
+    parser.add_argument("--grad-clip", type=float, default=defaults.grad_clip)
+    parser.add_argument("--grad-accum", type=int, default=defaults.grad_accum, help="gradient accumulation steps")
+    parser.add_argument("--no-ema", dest="ema", action="store_false",
+                        help="save raw weights instead of the EMA of the U-Net and the image encoder")
+    parser.add_argument("--ema-decay", type=float, default=defaults.ema_decay)
     parser.add_argument("--align-weight", type=float, default=None,
                         help="lambda of the feature-alignment loss, 0 = off (default: paper 1.0, cpu 0)")
     parser.add_argument("--teacher", default=None, help="vision encoder for alignment: hub id or local folder "
@@ -33,10 +33,10 @@ def add_training_arguments(parser: argparse.ArgumentParser, steps_default: int) 
     parser.add_argument("--final-timestep-fraction", type=float, default=None,
                         help="share of training samples at t=T-1, the single inference step; the rest are "
                         "uniform (default: the preset's; paper 0)")
-    parser.add_argument("--align-block", type=int, default=DEFAULTS.align_block, help="U-Net down block to align")
-    parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
-    parser.add_argument("--val-every", type=int, default=DEFAULTS.val_every)
-    parser.add_argument("--checkpoint-every", type=int, default=DEFAULTS.checkpoint_every)
+    parser.add_argument("--align-block", type=int, default=defaults.align_block, help="U-Net down block to align")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--val-every", type=int, default=defaults.val_every)
+    parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
     parser.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"], default=None,
                         help="default: bf16 on a GPU, none on the CPU")
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: CUDA when present")
@@ -47,16 +47,16 @@ def add_training_arguments(parser: argparse.ArgumentParser, steps_default: int) 
                         help="print progress as JSON lines on stdout (for the app and other tools)")
 
 
-def training_config(args: argparse.Namespace, run_dir: Path, model_dir: Path, **extra: object) -> TrainConfig:
-    """A TrainConfig from parsed arguments."""
-    return TrainConfig(
-        data=args.data, run_dir=run_dir, model_dir=model_dir, steps=args.steps, batch_size=args.batch_size,
-        lr=args.lr, lr_schedule=args.lr_schedule, weight_decay=args.weight_decay, warmup_steps=args.warmup_steps,
-        grad_clip=args.grad_clip, grad_accum=args.grad_accum, ema=args.ema, ema_decay=args.ema_decay,
-        align_weight=args.align_weight, teacher=args.teacher, final_timestep_fraction=args.final_timestep_fraction,
-        align_block=args.align_block, seed=args.seed, val_every=args.val_every,
-        checkpoint_every=args.checkpoint_every, mixed_precision=args.mixed_precision, device=args.device,
-        augment=args.augment, resume=args.resume, name=args.name, progress_jsonl=args.progress_jsonl, **extra,
+def training_settings(args: argparse.Namespace) -> dict[str, object]:
+    """The TrainConfig fields the shared options set (all but data and the folders)."""
+    return dict(
+        steps=args.steps, batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,
+        weight_decay=args.weight_decay, warmup_steps=args.warmup_steps, grad_clip=args.grad_clip,
+        grad_accum=args.grad_accum, ema=args.ema, ema_decay=args.ema_decay, align_weight=args.align_weight,
+        teacher=args.teacher, final_timestep_fraction=args.final_timestep_fraction, align_block=args.align_block,
+        seed=args.seed, val_every=args.val_every, checkpoint_every=args.checkpoint_every,
+        mixed_precision=args.mixed_precision, device=args.device, augment=args.augment, resume=args.resume,
+        name=args.name, progress_jsonl=args.progress_jsonl,
     )
 
 

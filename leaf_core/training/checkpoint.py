@@ -4,10 +4,12 @@ place, and only then named in ``latest.json``.
 
     RUN_DIR/checkpoints/step-000500/
         trainables.safetensors   U-Net, image encoder, projector (prefixed names)
-        ema.safetensors          EMA shadow of the U-Net (when EMA is on)
+        ema.safetensors          EMA shadows of the U-Net and the image encoder (when EMA is on);
+        ema.json                 their EMAModel scalars (decay, optimization step, warm-up)
         optimizer.safetensors    AdamW state tensors; optimizer.json its param groups
-        state.json               step, best val Dice, scheduler state, RNG seed info
-        rng.safetensors          torch's CPU (and CUDA) generator states
+        state.json               step, best val Dice, lr scheduler state
+
+No generator states: every draw of step s comes from (seed, s) (training/seeding.py).
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ class TrainerState:
     step: int
     best_val_dice: float | None
     lr_scheduler: dict[str, Any]
-    ema_optimization_step: int = 0
+
+
+EmaState = tuple[dict[str, torch.Tensor], dict[str, dict[str, Any]]]  # TrainablesEMA.state()
 
 
 def _flatten(modules: dict[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
@@ -62,7 +66,7 @@ def optimizer_from_tensors(tensors: dict[str, torch.Tensor], meta: dict[str, Any
 
 
 def save_checkpoint(run_dir: Path, step: int, modules: dict[str, torch.nn.Module], optimizer: torch.optim.Optimizer,
-                    state: TrainerState, ema_tensors: dict[str, torch.Tensor] | None, keep: int = 2) -> Path:
+                    state: TrainerState, ema: EmaState | None, keep: int = 2) -> Path:
     """Write checkpoint ``step`` and point latest.json at it; keep the newest ``keep`` checkpoints."""
     root = run_dir / "checkpoints"
     final = root / f"step-{step:06d}"
@@ -70,15 +74,13 @@ def save_checkpoint(run_dir: Path, step: int, modules: dict[str, torch.nn.Module
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     save_file(_flatten(modules), staging / "trainables.safetensors")
-    if ema_tensors is not None:
-        save_file({k: v.detach().cpu().contiguous() for k, v in ema_tensors.items()}, staging / "ema.safetensors")
+    if ema is not None:
+        tensors, scalars = ema
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, staging / "ema.safetensors")
+        (staging / "ema.json").write_text(json.dumps(scalars))
     opt_tensors, opt_meta = optimizer_to_tensors(optimizer)
     save_file(opt_tensors, staging / "optimizer.safetensors")
     (staging / "optimizer.json").write_text(json.dumps(opt_meta))
-    rng = {"cpu": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        rng.update({f"cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
-    save_file(rng, staging / "rng.safetensors")
     (staging / "state.json").write_text(json.dumps(state.__dict__))
     fsync_directory(staging)
     shutil.rmtree(final, ignore_errors=True)
@@ -100,11 +102,11 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 @dataclass
 class LoadedCheckpoint:
     state: TrainerState
-    ema_tensors: dict[str, torch.Tensor] | None
+    ema: EmaState | None
 
 
 def load_checkpoint(folder: Path, modules: dict[str, torch.nn.Module], optimizer: torch.optim.Optimizer) -> LoadedCheckpoint:
-    """Restore modules, optimizer and RNG in place from a checkpoint folder."""
+    """Restore modules and optimizer in place from a checkpoint folder; the trainer state and EMA state come back."""
     try:
         trainables = load_file(folder / "trainables.safetensors")
         for prefix, module in modules.items():
@@ -112,14 +114,10 @@ def load_checkpoint(folder: Path, modules: dict[str, torch.nn.Module], optimizer
             module.load_state_dict(own, strict=True)
         meta = json.loads((folder / "optimizer.json").read_text())
         optimizer.load_state_dict(optimizer_from_tensors(load_file(folder / "optimizer.safetensors"), meta))
-        rng = load_file(folder / "rng.safetensors")
         state = TrainerState(**json.loads((folder / "state.json").read_text()))
-    except (OSError, ValueError, RuntimeError, KeyError) as error:
+        ema = None
+        if (folder / "ema.safetensors").exists():
+            ema = load_file(folder / "ema.safetensors"), json.loads((folder / "ema.json").read_text())
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError) as error:
         raise LeafError(f"cannot resume from '{folder}': {str(error).splitlines()[0]}") from error
-    torch.set_rng_state(rng["cpu"])
-    if torch.cuda.is_available():
-        cuda_states = [rng[k] for k in sorted(k for k in rng if k.startswith("cuda"))]
-        if cuda_states:
-            torch.cuda.set_rng_state_all(cuda_states)
-    ema_path = folder / "ema.safetensors"
-    return LoadedCheckpoint(state, load_file(ema_path) if ema_path.exists() else None)
+    return LoadedCheckpoint(state, ema)

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from leaf_core.model.builder import ModelSources
+from leaf_core.model.parameterization import DEFAULT_PREDICTION_TYPE, NoiseScheduleConfig
 
 # Our names for the learning-rate schedules (after warm-up) -> diffusers' get_scheduler names.
 LR_SCHEDULES = {"constant": "constant_with_warmup", "cosine": "cosine"}
@@ -16,7 +17,9 @@ class TrainConfig:
     """Everything a training or fine-tuning run needs.
 
     run_dir holds the log and checkpoints; the best model (by val Dice) goes to model_dir.
-    init_model: an existing model folder to continue from (fine-tuning); otherwise the preset.
+    init_model: an existing model folder to continue from (fine-tuning; its own parameterization
+    and schedule are kept); otherwise the preset, with ``prediction_type`` and ``schedule``.
+    batch_size is per process: the global batch is batch_size x processes.
     """
 
     data: Path
@@ -26,10 +29,8 @@ class TrainConfig:
     preset: str = "cpu"
     sources: ModelSources = field(default_factory=ModelSources)
     resolution: int | None = None
-    prediction_type: str = "sample"
-    beta_schedule: str = "linear"
-    beta_start: float = 0.0015
-    beta_end: float = 0.0155
+    prediction_type: str = DEFAULT_PREDICTION_TYPE
+    schedule: NoiseScheduleConfig = field(default_factory=NoiseScheduleConfig)
     steps: int = 1500
     batch_size: int = 4
     lr: float | None = None  # None: the preset's (paper 4e-5)
@@ -58,3 +59,21 @@ class TrainConfig:
     def as_json(self) -> dict:
         data = asdict(self)
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in data.items()}
+
+
+@dataclass(frozen=True)
+class FinetuneCadence:
+    """How a fine-tune runs unless told otherwise: a short run on a few corrections, validated and
+    checkpointed more often than a new model's."""
+
+    steps: int = 300
+    warmup_steps: int = 20
+    val_every: int = 50
+    checkpoint_every: int = 100
+
+
+def finetune_config(data: Path, init_model: Path, out: Path, **settings: object) -> TrainConfig:
+    """A fine-tune of ``init_model`` on ``data`` into the new model folder ``out`` (its log and
+    checkpoints in out/training), with the fine-tune cadence unless ``settings`` say otherwise."""
+    return TrainConfig(data=Path(data), run_dir=Path(out) / "training", model_dir=Path(out), init_model=Path(init_model),
+                       **{**asdict(FinetuneCadence()), **settings})

@@ -38,24 +38,29 @@ class TrainingPairs:
             raise LeafError(f"no readable image/mask pairs in the '{split}' split of {dataset.root}")
         return cls(ids, np.stack(images), np.stack(masks))
 
-    def indices_for_step(self, step: int, batch_size: int, seed: int) -> np.ndarray:
-        """The sample indices of one optimizer step: epochs of seeded permutations, so any step's
-        batch is known from (seed, step) alone and a resumed run sees the same data order."""
+    def indices_at(self, positions: range, seed: int) -> np.ndarray:
+        """The sample indices at global positions of the training stream: epochs of seeded
+        permutations, so a position's sample is known from (seed, position) alone (a resumed run,
+        or one on another number of processes, sees the same data order)."""
         n = len(self)
-        start = step * batch_size
+        permutations: dict[int, np.ndarray] = {}
         indices = []
-        for position in range(start, start + batch_size):
+        for position in positions:
             epoch, offset = divmod(position, n)
-            indices.append(np.random.default_rng([seed, epoch]).permutation(n)[offset])
-        return np.asarray(indices)
+            if epoch not in permutations:
+                permutations[epoch] = np.random.default_rng([seed, epoch]).permutation(n)
+            indices.append(permutations[epoch][offset])
+        return np.asarray(indices, dtype=np.int64)
 
-    def batch(self, indices: np.ndarray, generator: torch.Generator | None,
-              augment: bool) -> tuple[torch.Tensor, torch.Tensor, list[tuple[int, bool, bool]]]:
+    def indices_for_step(self, step: int, batch_size: int, seed: int) -> np.ndarray:
+        """The sample indices of step ``step`` when every step takes the next ``batch_size`` positions."""
+        return self.indices_at(range(step * batch_size, (step + 1) * batch_size), seed)
+
+    def batch(self, indices: np.ndarray, flips: list[tuple[bool, bool]]) -> tuple[torch.Tensor, torch.Tensor, list[tuple[int, bool, bool]]]:
         """Images (B, 3, R, R) in [-1, 1], masks (B, 1, R, R) in {0, 1}, and each sample's
-        (index, horizontal flip, vertical flip), with seeded flips when ``augment``."""
+        (index, horizontal flip, vertical flip), each sample flipped as ``flips`` says."""
         images = uint8_to_signed(torch.from_numpy(self.images[indices]).permute(0, 3, 1, 2))
         masks = torch.from_numpy(self.masks[indices]).unsqueeze(1).float()
-        flips = (torch.rand(len(indices), 2, generator=generator) < 0.5).tolist() if augment else [[False, False]] * len(indices)
         keys = []
         for i, (horizontal, vertical) in enumerate(flips):
             dims = [dim for dim, flip in ((2, horizontal), (1, vertical)) if flip]  # (C, H, W): W=2, H=1
@@ -66,9 +71,19 @@ class TrainingPairs:
         return images, masks, keys
 
 
+def random_flips(count: int, generator: torch.Generator, augment: bool) -> list[tuple[bool, bool]]:
+    """(horizontal, vertical) flips of ``count`` samples, each with probability 1/2 when ``augment``.
+    The draws are made either way, so what follows in the generator does not depend on ``augment``."""
+    draws = (torch.rand(count, 2, generator=generator) < 0.5).tolist()
+    return [(bool(h), bool(v)) if augment else (False, False) for h, v in draws]
+
+
 class MaskLatentCache:
     """Mask latents by (sample index, flips): the mask autoencoder is frozen, so each variant of a
-    mask is encoded once per run instead of once per step."""
+    mask is encoded once per run instead of once per step. Each mask is encoded alone: a latent
+    must not depend on which other masks happened to be missing with it (convolutions round
+    differently per batch size), or a resumed run, or one on another number of processes, would
+    train on latents that differ in the last bits."""
 
     def __init__(self) -> None:
         self._latents: dict[tuple[int, bool, bool], torch.Tensor] = {}
@@ -78,9 +93,7 @@ class MaskLatentCache:
 
     def latents(self, keys: list[tuple[int, bool, bool]], masks: torch.Tensor, encode) -> torch.Tensor:
         """Latents for ``masks`` (B, 1, R, R); ``encode`` maps the missing masks to latents."""
-        missing = [i for i, key in enumerate(keys) if key not in self._latents]
-        if missing:
-            encoded = encode(masks[missing]).detach().float().cpu()
-            for i, latent in zip(missing, encoded):
-                self._latents[keys[i]] = latent
+        for i, key in enumerate(keys):
+            if key not in self._latents:
+                self._latents[key] = encode(masks[i : i + 1])[0].detach().float().cpu()
         return torch.stack([self._latents[key] for key in keys])

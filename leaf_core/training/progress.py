@@ -1,4 +1,8 @@
-"""Training progress: a JSON-lines log, a tqdm bar, and (for the app) JSON lines on stdout."""
+"""Training progress: a JSON-lines log, a tqdm bar, and (for the app) JSON lines on stdout.
+
+The events (docs/architecture.md): start, step, val, done, error, notice, alignment_off.
+Only the main process of a run reports (``enabled``).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
+
+ALIGNMENT_OFF = "alignment_off"  # a requested alignment is off (teacher unavailable); "message" says why
 
 
 class ProgressReporter:

@@ -1,41 +1,40 @@
-"""The LEAF trainer: L1 latent loss (+ lambda * alignment loss), accelerate for devices,
-mixed precision, gradient accumulation and several GPUs (`accelerate launch` works unchanged).
+"""The LEAF trainer: L1 latent loss (+ lambda * alignment loss), accelerate for devices, mixed
+precision, gradient accumulation and several processes (GPUs or machines, `accelerate launch`).
 
-Seeds everywhere: the batch order, flips, timesteps and noise of step s come from (seed, s) alone,
-so `resume` continues exactly. Validation runs on `val` only and keeps the best-Dice model.
+Every process trains on its own share of each global batch (training/step.py); only the main
+process reports, validates and writes, while the others wait. Seeds everywhere: the data order,
+flips, timesteps, noise and dropout of step s come from (seed, s) alone, so ``resume`` continues
+exactly. Validation runs on ``val`` only, through the Predictor (as the app predicts), and keeps
+the best-Dice model; EMA averages of the U-Net and the image encoder are validated and saved.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
-import math
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import broadcast_object_list, set_seed
 from diffusers.optimization import get_scheduler
-from diffusers.training_utils import EMAModel
 
 from leaf_core.errors import LeafError
 from leaf_core.evaluation import LabelledImage, evaluate_images, load_labelled_images
 from leaf_core.io.dataset_folder import DatasetFolder
-from leaf_core.model.autoencoder import encode_latent, masks_to_autoencoder_input
 from leaf_core.model.builder import build_model
+from leaf_core.model.config import ModelCard
 from leaf_core.model.leaf_model import LeafModel
 from leaf_core.model.presets import PRESETS
-from leaf_core.model.parameterization import (
-    NoiseScheduleConfig, add_noise, signal_and_noise_scales, training_target,
-)
 from leaf_core.training.alignment import Alignment
 from leaf_core.training.checkpoint import TrainerState, latest_checkpoint, load_checkpoint, save_checkpoint
 from leaf_core.training.config import LR_SCHEDULES, TrainConfig
-from leaf_core.training.losses import latent_prediction_loss
+from leaf_core.training.distributed import make_accelerator
+from leaf_core.training.ema import TrainablesEMA
 from leaf_core.training.pairs import MaskLatentCache, TrainingPairs
-from leaf_core.training.progress import ProgressReporter
+from leaf_core.training.progress import ALIGNMENT_OFF, ProgressReporter
+from leaf_core.training.step import TrainingModules, train_step
 
 log = logging.getLogger(__name__)
 
@@ -52,76 +51,64 @@ def prepare_model(config: TrainConfig) -> LeafModel:
     """The model to train: an existing folder (fine-tuning) or a new one from the preset."""
     if config.init_model is not None:
         return LeafModel.from_pretrained(config.init_model)
-    schedule = NoiseScheduleConfig(beta_schedule=config.beta_schedule, beta_start=config.beta_start, beta_end=config.beta_end)
-    return build_model(config.preset, config.sources, config.resolution, config.prediction_type, schedule)
+    return build_model(config.preset, config.sources, config.resolution, config.prediction_type, config.schedule)
 
 
 def resolve_defaults(config: TrainConfig, model: LeafModel) -> TrainConfig:
-    """Fill the settings left to the preset: learning rate, alignment weight and teacher."""
+    """Fill the settings left to the preset (the paper's for a model of no preset, e.g. imported):
+    learning rate, lr schedule, teacher, final-timestep share, and the alignment weight (the
+    preset's for a new model; 0 when fine-tuning or for a model of no preset, unless asked for)."""
     preset = PRESETS.get(model.card.preset)
-    fine_tuning = config.init_model is not None
-    lr = config.lr if config.lr is not None else (preset.learning_rate if preset else 4e-5)
     align_weight = config.align_weight
     if align_weight is None:
-        align_weight = preset.align_weight if preset and not fine_tuning else 0.0
-    teacher = config.teacher or (preset.teacher if preset else None)
+        align_weight = preset.align_weight if preset is not None and config.init_model is None else 0.0
+    preset = preset or PRESETS["paper"]
     final_fraction = config.final_timestep_fraction
     if final_fraction is None:
-        final_fraction = preset.final_timestep_fraction if preset else 0.0
-    lr_schedule = config.lr_schedule or (preset.lr_schedule if preset else "constant")
-    return dataclasses.replace(config, lr=lr, lr_schedule=lr_schedule, align_weight=align_weight, teacher=teacher,
-                               final_timestep_fraction=final_fraction)
+        final_fraction = preset.final_timestep_fraction
+    return dataclasses.replace(
+        config, lr=config.lr if config.lr is not None else preset.learning_rate,
+        lr_schedule=config.lr_schedule or preset.lr_schedule, align_weight=align_weight,
+        teacher=config.teacher or preset.teacher, final_timestep_fraction=final_fraction,
+    )
 
 
 def train(config: TrainConfig, model: LeafModel | None = None) -> TrainResult:
     """Train (or fine-tune) a model; the best model by val Dice ends up in ``config.model_dir``."""
-    accelerator = Accelerator(
-        mixed_precision=config.mixed_precision or ("bf16" if torch.cuda.is_available() and config.device != "cpu" else "no"),
-        gradient_accumulation_steps=config.grad_accum,
-        cpu=config.device == "cpu",
-    )
-    set_seed(config.seed)
+    accelerator = make_accelerator(config.device, config.mixed_precision, config.grad_accum)
+    is_main = accelerator.is_main_process
+    set_seed(config.seed)  # the same initial weights on every process
     dataset = DatasetFolder(config.data)
     model = model or prepare_model(config)
     config = resolve_defaults(config, model)
-    pairs = TrainingPairs.load(dataset, "train", model.config.resolution, show_progress=accelerator.is_main_process)
+    pairs = TrainingPairs.load(dataset, "train", model.config.resolution, show_progress=is_main)
     val_images, _ = load_labelled_images(dataset, "val")
-    if not val_images:
+    if not val_images and is_main:
         log.warning("no val split in %s: the last model is kept (no checkpoint selection)", config.data)
 
-    alignment = None
-    if config.align_weight > 0:
-        if config.teacher is None:
-            raise LeafError("--align-weight needs a teacher (--teacher HUB_ID_OR_FOLDER)")
-        alignment = Alignment(model.unet, model.latent_size, config.teacher, config.align_block, config.align_weight)
-        if not alignment.active:
-            # One clear line; the card records it too.
-            print(f"alignment off: {alignment.description}; training without feature alignment", flush=True)
-            alignment.remove()
-
+    setup = make_alignment(model, config)
+    alignment = setup.alignment
     trainables: dict[str, torch.nn.Module] = {"unet": model.unet, "image_encoder": model.image_encoder}
-    if alignment is not None and alignment.active:
+    if alignment is not None:
         trainables["projector"] = alignment.projector
     parameters = [p for m in trainables.values() for p in m.parameters()]
     optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
+    # Not prepared: accelerate would step it once per process per optimizer step.
     lr_scheduler = get_scheduler(LR_SCHEDULES[config.lr_schedule], optimizer, num_warmup_steps=config.warmup_steps,
                                  num_training_steps=config.steps)
     model.mask_autoencoder.to(accelerator.device)
-    if alignment is not None and alignment.active:
+    if alignment is not None:
         alignment.teacher.to(accelerator.device)
-    prepared = accelerator.prepare(*trainables.values(), optimizer, lr_scheduler)
-    optimizer, lr_scheduler = prepared[-2], prepared[-1]
-    # What the forward pass calls: under several processes these are the DDP-wrapped modules
-    # (gradients are synchronised through them); ``model`` keeps the plain ones for saving.
-    wrapped = dict(zip(trainables, prepared[:-2]))
-    if alignment is not None and alignment.active:
+    *wrapped, optimizer = accelerator.prepare(*trainables.values(), optimizer)
+    # The forward pass calls the wrapped modules (DDP under several processes: gradients are
+    # averaged through them); ``model`` keeps the plain ones for validation and saving.
+    wrapped = dict(zip(trainables, wrapped))
+    if alignment is not None:
         alignment.projector = wrapped["projector"]
-    model.train()
-    model.mask_autoencoder.eval()
-
-    ema = EMAModel(model.unet.parameters(), decay=config.ema_decay, use_ema_warmup=True, power=2 / 3) if config.ema else None
-    if ema is not None:
-        ema.to(accelerator.device)
+    modules = TrainingModules(model, wrapped["unet"], wrapped["image_encoder"], parameters, alignment)
+    set_train_mode(model)
+    ema = TrainablesEMA({"unet": model.unet, "image_encoder": model.image_encoder}, config.ema_decay,
+                        accelerator.device) if config.ema else None
 
     start_step, best_val_dice = 0, None
     if config.resume:
@@ -131,132 +118,113 @@ def train(config: TrainConfig, model: LeafModel | None = None) -> TrainResult:
         loaded = load_checkpoint(checkpoint, trainables, optimizer)
         lr_scheduler.load_state_dict(loaded.state.lr_scheduler)
         start_step, best_val_dice = loaded.state.step, loaded.state.best_val_dice
-        if ema is not None and loaded.ema_tensors is not None:
-            names = [n for n, _ in model.unet.named_parameters()]
-            ema.shadow_params = [loaded.ema_tensors[n].to(accelerator.device) for n in names]
-            ema.optimization_step = loaded.state.ema_optimization_step
-    elif config.run_dir.exists() and (config.run_dir / "checkpoints").exists():
+        if ema is not None:
+            if loaded.ema is None:
+                raise LeafError(f"cannot resume from '{checkpoint}': it has no EMA state (trained with --no-ema?)")
+            try:
+                ema.load(*loaded.ema)
+            except (KeyError, ValueError) as error:
+                raise LeafError(f"cannot resume from '{checkpoint}': its EMA state does not fit ({error})") from error
+    elif (config.run_dir / "checkpoints").exists() and is_main:
         log.info("starting afresh in %s (use --resume to continue)", config.run_dir)
 
     reporter = ProgressReporter(config.run_dir / "train_log.jsonl", config.steps, config.progress_jsonl,
-                                enabled=accelerator.is_main_process, initial_step=start_step)
+                                enabled=is_main, initial_step=start_step)
     reporter.emit("start", total_steps=config.steps, start_step=start_step, device=str(accelerator.device),
-                  alignment=alignment.description if alignment else "off", train_images=len(pairs), val_images=len(val_images))
-    describe_card(model, config, alignment, dataset, len(pairs))
+                  processes=accelerator.num_processes, global_batch=config.batch_size * accelerator.num_processes,
+                  alignment=setup.status, train_images=len(pairs), val_images=len(val_images))
+    if setup.unavailable is not None:
+        message = f"alignment off: {setup.unavailable}; training without feature alignment"
+        reporter.emit(ALIGNMENT_OFF, message=message)
+        if is_main:
+            log.warning(message)
+    describe_card(model, config, setup, dataset, len(pairs))
 
     if config.init_model is not None and val_images and start_step == 0:
         # The starting model is candidate zero: a fine-tune that does not beat it on val returns it
         # unchanged, so fine-tuning never lowers val Dice (the app compares versions on this number).
-        best_val_dice = validate(model, val_images, None)
-        reporter.emit("val", step=0, val_dice=best_val_dice)
-        if accelerator.is_main_process:
+        if is_main:
+            best_val_dice = validate(model, val_images, None)
+            reporter.emit("val", step=0, val_dice=best_val_dice)
             save_model(model, config, None, 0, {"val_dice": best_val_dice})
-    global_batch = config.batch_size * accelerator.num_processes
+        accelerator.wait_for_everyone()
     mask_cache = MaskLatentCache()
     try:
         for step in range(start_step, config.steps):
-            losses = train_step(model, wrapped, pairs, config, accelerator, optimizer, lr_scheduler, parameters,
-                                alignment, mask_cache, step, global_batch)
+            lr = lr_scheduler.get_last_lr()[0]
+            losses = train_step(modules, pairs, config, accelerator, optimizer, lr_scheduler, mask_cache, step)
             if ema is not None:
-                ema.step(model.unet.parameters())
-            reporter.emit("step", step=step + 1, total_steps=config.steps, lr=lr_scheduler.get_last_lr()[0], **losses)
+                ema.step()
             done = step + 1
+            reporter.emit("step", step=done, total_steps=config.steps, lr=lr, **losses)
             if val_images and (done % config.val_every == 0 or done == config.steps):
-                val_dice = validate(model, val_images, ema)
-                reporter.emit("val", step=done, val_dice=val_dice)
-                if best_val_dice is None or val_dice > best_val_dice:
-                    best_val_dice = val_dice
-                    if accelerator.is_main_process:
+                if is_main:
+                    val_dice = validate(model, val_images, ema)
+                    reporter.emit("val", step=done, val_dice=val_dice)
+                    if best_val_dice is None or val_dice > best_val_dice:
+                        best_val_dice = val_dice
                         save_model(model, config, ema, done, {"val_dice": val_dice})
-            if done % config.checkpoint_every == 0 and done < config.steps and accelerator.is_main_process:
-                state = TrainerState(done, best_val_dice, lr_scheduler.state_dict(), ema.optimization_step if ema else 0)
-                ema_tensors = dict(zip([n for n, _ in model.unet.named_parameters()], ema.shadow_params)) if ema else None
-                save_checkpoint(config.run_dir, done, trainables, optimizer, state, ema_tensors, config.keep_checkpoints)
-        if not val_images and accelerator.is_main_process:
+                accelerator.wait_for_everyone()
+            if done % config.checkpoint_every == 0 and done < config.steps:
+                if is_main:
+                    save_checkpoint(config.run_dir, done, trainables, optimizer,
+                                    TrainerState(done, best_val_dice, lr_scheduler.state_dict()),
+                                    ema.state() if ema is not None else None, config.keep_checkpoints)
+                accelerator.wait_for_everyone()
+        if not val_images and is_main:
             save_model(model, config, ema, config.steps, {})
     finally:
         if alignment is not None:
             alignment.remove()
     accelerator.wait_for_everyone()
+    best_val_dice = broadcast_object_list([best_val_dice])[0]  # validated on the main process only
     reporter.emit("done", model_dir=str(config.model_dir), best_val_dice=best_val_dice, steps=config.steps)
     reporter.close()
     return TrainResult(config.model_dir, best_val_dice, config.steps, config)
 
 
-def train_step(model: LeafModel, wrapped: dict[str, torch.nn.Module], pairs: TrainingPairs, config: TrainConfig, accelerator: Accelerator,
-               optimizer: torch.optim.Optimizer, lr_scheduler, parameters: list[torch.nn.Parameter],
-               alignment: Alignment | None, mask_cache: MaskLatentCache, step: int, global_batch: int) -> dict[str, float]:
-    """One optimizer step (over ``grad_accum`` micro-batches); returns the mean loss terms."""
-    totals = {"loss": 0.0, "loss_pred": 0.0, "loss_align": 0.0}
-    for micro in range(config.grad_accum):
-        generator = torch.Generator().manual_seed(hash_seed(config.seed, step, micro))
-        indices = pairs.indices_for_step(step * config.grad_accum + micro, global_batch, config.seed)
-        local = indices[accelerator.process_index * config.batch_size : (accelerator.process_index + 1) * config.batch_size]
-        images, masks, keys = pairs.batch(local, generator, config.augment)
-        images = images.to(accelerator.device)
-        timesteps = sample_timesteps(len(local), model.scheduler.config.num_train_timesteps,
-                                     config.final_timestep_fraction, generator)
-        with accelerator.accumulate(wrapped["unet"], wrapped["image_encoder"]), accelerator.autocast():
-            with torch.no_grad():
-                mask_latents = mask_cache.latents(keys, masks, lambda m: encode_latent(
-                    model.mask_autoencoder, masks_to_autoencoder_input(m.to(accelerator.device)))).to(accelerator.device)
-            noise = torch.randn(mask_latents.shape, generator=generator).to(accelerator.device)
-            timesteps = timesteps.to(accelerator.device)
-            a_t, s_t = signal_and_noise_scales(model.scheduler, timesteps)
-            noisy = add_noise(mask_latents, noise, a_t, s_t)
-            image_latents = wrapped["image_encoder"](images)
-            output = wrapped["unet"](torch.cat([image_latents, noisy], dim=1), timesteps).sample
-            target = training_target(model.config.prediction_type, mask_latents, noise, a_t, s_t)
-            loss_pred = latent_prediction_loss(output, target)
-            loss = loss_pred
-            loss_align = torch.zeros((), device=loss.device)
-            if alignment is not None and alignment.active:
-                loss_align = alignment.loss(images)
-                loss = loss + alignment.weight * loss_align
-            accelerator.backward(loss)
-            if accelerator.sync_gradients and config.grad_clip > 0:
-                accelerator.clip_grad_norm_(parameters, config.grad_clip)
-            optimizer.step()
-            lr_scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-        if not math.isfinite(loss.item()):
-            raise LeafError(f"training diverged at step {step + 1} (loss {loss.item()}); try a lower --lr")
-        totals["loss"] += loss.item() / config.grad_accum
-        totals["loss_pred"] += loss_pred.item() / config.grad_accum
-        totals["loss_align"] += loss_align.item() / config.grad_accum
-    return totals
+@dataclass
+class AlignmentSetup:
+    """The run's alignment (None when off), what the card and the start event say of it, and why
+    a requested alignment is off (its teacher could not be loaded)."""
+
+    alignment: Alignment | None
+    status: str
+    unavailable: str | None = None
 
 
-def sample_timesteps(count: int, num_train_timesteps: int, final_fraction: float,
-                     generator: torch.Generator) -> torch.Tensor:
-    """Uniform timesteps, of which about ``final_fraction`` are replaced by T-1, the one inference uses."""
-    timesteps = torch.randint(0, num_train_timesteps, (count,), generator=generator)
-    at_final = torch.rand(count, generator=generator) < final_fraction
-    return torch.where(at_final, torch.full_like(timesteps, num_train_timesteps - 1), timesteps)
+def make_alignment(model: LeafModel, config: TrainConfig) -> AlignmentSetup:
+    """Alignment as asked for: off at weight 0; a teacher that cannot be loaded turns it off, not the run."""
+    if config.align_weight <= 0:
+        return AlignmentSetup(None, "off")
+    if config.teacher is None:
+        raise LeafError("--align-weight needs a teacher (--teacher HUB_ID_OR_FOLDER)")
+    alignment = Alignment(model.unet, model.latent_size, config.teacher, config.align_block, config.align_weight)
+    if alignment.active:
+        return AlignmentSetup(alignment, f"on, lambda={alignment.weight}, {alignment.description}")
+    alignment.remove()
+    return AlignmentSetup(None, f"off: {alignment.description}", alignment.description)
 
 
-def hash_seed(*parts: int) -> int:
-    """A 63-bit seed from integers (stable across runs and platforms)."""
-    import numpy as np
+def set_train_mode(model: LeafModel) -> None:
+    """Training mode for what trains; the frozen mask autoencoder stays in eval mode."""
+    model.train()
+    model.mask_autoencoder.eval()
 
-    return int(np.random.SeedSequence(list(parts)).generate_state(1, dtype=np.uint64)[0] >> 1)
 
-
-def validate(model: LeafModel, val_images: list[LabelledImage], ema: EMAModel | None) -> float:
-    """Single-step val Dice (seed 0), with the EMA weights when EMA is on."""
-    if ema is not None:
-        ema.store(model.unet.parameters())
-        ema.copy_to(model.unet.parameters())
+def validate(model: LeafModel, val_images: list[LabelledImage], ema: TrainablesEMA | None) -> float:
+    """Single-step val Dice (seed 0), with the EMA weights when EMA is on, predicted exactly as the
+    app and `leaf evaluate` predict (the Predictor's channels-last weights included: a layout
+    changes bf16 results in the last bits), so the model card's val Dice is theirs."""
     try:
-        return evaluate_images(model, val_images, seeds=(0,), channels_last=False).dice
+        with ema.swapped_in() if ema is not None else contextlib.nullcontext():
+            return evaluate_images(model, val_images, seeds=(0,)).dice
     finally:
-        if ema is not None:
-            ema.restore(model.unet.parameters())
-        model.train()
-        model.mask_autoencoder.eval()
+        model.to(memory_format=torch.contiguous_format)  # training goes on in the layout it started with
+        set_train_mode(model)
 
 
-def describe_card(model: LeafModel, config: TrainConfig, alignment: Alignment | None, dataset: DatasetFolder,
+def describe_card(model: LeafModel, config: TrainConfig, setup: AlignmentSetup, dataset: DatasetFolder,
                   n_train: int) -> None:
     card = model.card
     if config.name:
@@ -264,33 +232,24 @@ def describe_card(model: LeafModel, config: TrainConfig, alignment: Alignment | 
     if config.init_model is not None:
         card.parent = str(config.init_model)
     card.training_data = f"{dataset.root} ({n_train} train images)"
-    card.alignment = "off" if alignment is None else (f"on, lambda={alignment.weight}, {alignment.description}"
-                                                       if alignment.active else f"off: {alignment.description}")
-    card.teacher = "none" if alignment is None or not alignment.active else str(config.teacher)
+    card.alignment = setup.status
+    card.teacher = str(config.teacher) if setup.alignment is not None else "none"
     card.notes = [n for n in card.notes if not n.startswith("alignment")]
-    if alignment is not None and not alignment.active:
-        card.notes.append(f"alignment requested but off: {alignment.description}")
+    if setup.unavailable is not None:
+        card.notes.append(f"alignment requested but off: {setup.unavailable}")
 
 
-def save_model(model: LeafModel, config: TrainConfig, ema: EMAModel | None, step: int, metrics: dict[str, float]) -> None:
+def save_model(model: LeafModel, config: TrainConfig, ema: TrainablesEMA | None, step: int,
+               metrics: dict[str, float]) -> None:
     """Save the (EMA) model as the current best; the previous best stays until this one is complete."""
-    if ema is not None:
-        ema.store(model.unet.parameters())
-        ema.copy_to(model.unet.parameters())
-    try:
-        model.card.steps = _parent_steps(config) + step
-        model.card.metrics = dict(metrics)  # a parent's metrics do not describe this model
+    model.card.steps = _parent_steps(config) + step
+    model.card.metrics = dict(metrics)  # a parent's metrics do not describe this model
+    if ema is None:
         model.save_pretrained(config.model_dir)
-    finally:
-        if ema is not None:
-            ema.restore(model.unet.parameters())
+        return
+    with ema.swapped_in():
+        model.save_pretrained(config.model_dir)
 
 
 def _parent_steps(config: TrainConfig) -> int:
-    from leaf_core.model.config import ModelCard
-
     return ModelCard.load(config.init_model).steps if config.init_model is not None else 0
-
-
-def remove_run_checkpoints(run_dir: Path) -> None:
-    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
