@@ -32,10 +32,16 @@ class SplitFractions:
     val: float = 0.1
 
 
-def make_split(ids: list[str], seed: int = 0, fractions: SplitFractions = SplitFractions()) -> dict[str, list[str]]:
-    """Split sorted ``ids`` into train/val/test with a seeded shuffle; every part comes back sorted."""
+def seeded_order(ids: list[str], seed: int) -> list[str]:
+    """The ids sorted, then shuffled by random.Random(seed): the one order every seeded split is cut from."""
     ordered = sorted(ids)
     random.Random(seed).shuffle(ordered)
+    return ordered
+
+
+def make_split(ids: list[str], seed: int = 0, fractions: SplitFractions = SplitFractions()) -> dict[str, list[str]]:
+    """Split sorted ``ids`` into train/val/test with a seeded shuffle; every part comes back sorted."""
+    ordered = seeded_order(ids, seed)
     n_train = int(round(len(ordered) * fractions.train))
     n_val = int(round(len(ordered) * fractions.val))
     if len(ordered) >= 2 and n_val == 0:

@@ -9,7 +9,6 @@ and the rest of the dataset is still imported.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 
 from leaf_core.errors import InputFileError, LeafError
 from leaf_core.io.atomic import atomic_write_bytes, atomic_write_text
-from leaf_core.io.dataset_folder import SPLIT_NAMES, write_splits
+from leaf_core.io.dataset_folder import SPLIT_NAMES, seeded_order, write_splits
 from leaf_core.io.folders import SkippedFile, list_images, summarize_skipped
 from leaf_core.io.images import read_image
 from leaf_core.io.masks import write_mask_png
@@ -93,12 +92,9 @@ def pair_by_name(
 
 
 def shuffle_split(ids: list[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
-    """(rest, part): a seeded ``fraction`` of the sorted ``ids`` (at least one when there are two), both sorted.
-
-    Same shuffle as dataset_folder.make_split: sort, then random.Random(seed).shuffle.
-    """
-    ordered = sorted(ids)
-    random.Random(seed).shuffle(ordered)
+    """(rest, part): a seeded ``fraction`` of the sorted ``ids`` (at least one when there are two), both
+    sorted; cut from dataset_folder.seeded_order, as make_split's parts are."""
+    ordered = seeded_order(ids, seed)
     n_part = max(1, round(len(ordered) * fraction)) if len(ordered) >= 2 else 0
     return sorted(ordered[n_part:]), sorted(ordered[:n_part])
 
