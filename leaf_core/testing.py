@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,23 @@ def build_tiny_model(seed: int = 0, prediction_type: str = "sample") -> LeafMode
     config = LeafConfig(resolution=TINY_RESOLUTION, prediction_type=prediction_type)
     card = ModelCard(name="tiny test model", version="1", preset="tiny")
     return LeafModel(autoencoder, ImageEncoder.from_autoencoder(autoencoder), unet, config, card)
+
+
+def randomize_weights(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """O(1)-scale random weights in place: matrices and kernels randn / sqrt(fan_in), norm scales
+    1 + 0.1 randn, biases 0.1 randn. Outputs then spread over the whole range (default or 0.02-scale
+    weights leave every output near one value, where a clamp or a sign never shows)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in module.named_parameters():
+            noise = torch.randn(parameter.shape, generator=generator)
+            if parameter.ndim >= 2:
+                parameter.copy_(noise / math.sqrt(parameter[0].numel()))
+            elif name.endswith("weight"):
+                parameter.copy_(1.0 + 0.1 * noise)
+            else:
+                parameter.copy_(0.1 * noise)
+    return module
 
 
 def save_tiny_model(model_dir: str | Path, seed: int = 0, prediction_type: str = "sample") -> Path:
