@@ -41,20 +41,24 @@ def build_tiny_model(seed: int = 0, prediction_type: str = "sample") -> LeafMode
     return LeafModel(autoencoder, ImageEncoder.from_autoencoder(autoencoder), unet, config, card)
 
 
+def o1_scale_tensor(name: str, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+    """A random parameter of O(1) scale: matrices and kernels randn / sqrt(fan_in), norm scales
+    1 + 0.1 randn, biases 0.1 randn. Outputs then spread over the whole range (default or
+    0.02-scale weights leave every output near one value, where a clamp or a sign never shows)."""
+    noise = torch.randn(shape, generator=generator)
+    if len(shape) >= 2:
+        return noise / math.sqrt(math.prod(shape[1:]))
+    if name.endswith("weight"):
+        return 1.0 + 0.1 * noise
+    return 0.1 * noise
+
+
 def randomize_weights(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """O(1)-scale random weights in place: matrices and kernels randn / sqrt(fan_in), norm scales
-    1 + 0.1 randn, biases 0.1 randn. Outputs then spread over the whole range (default or 0.02-scale
-    weights leave every output near one value, where a clamp or a sign never shows)."""
+    """Every parameter of ``module`` replaced in place by ``o1_scale_tensor``."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, parameter in module.named_parameters():
-            noise = torch.randn(parameter.shape, generator=generator)
-            if parameter.ndim >= 2:
-                parameter.copy_(noise / math.sqrt(parameter[0].numel()))
-            elif name.endswith("weight"):
-                parameter.copy_(1.0 + 0.1 * noise)
-            else:
-                parameter.copy_(0.1 * noise)
+            parameter.copy_(o1_scale_tensor(name, tuple(parameter.shape), generator))
     return module
 
 

@@ -7,11 +7,12 @@ widths: U-Net widths by 6 (192 -> 32, so 8 heads of width 4), autoencoder widths
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
+
+from leaf_core.testing import o1_scale_tensor
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FORMAT_DIR = REPO_ROOT.parent / "shared" / "docs" / "reference-format"
@@ -48,18 +49,9 @@ def scaled_config(part: str, image_size: int = 16) -> dict:
 
 
 def random_state(shapes: dict[str, tuple[int, ...]], seed: int = 0) -> dict[str, torch.Tensor]:
-    """Random tensors of moderate size (weights ~ 1/sqrt(fan-in), norm scales near 1), so deep stacks stay finite."""
+    """Random tensors of O(1) scale (leaf_core.testing.o1_scale_tensor), so deep stacks stay finite and outputs spread."""
     generator = torch.Generator().manual_seed(seed)
-    state = {}
-    for name, shape in shapes.items():
-        noise = torch.randn(shape, generator=generator)
-        if len(shape) >= 2:
-            state[name] = noise / math.sqrt(math.prod(shape[1:]))
-        elif name.endswith("weight"):  # a normalization scale
-            state[name] = 1.0 + 0.1 * noise
-        else:
-            state[name] = 0.1 * noise
-    return state
+    return {name: o1_scale_tensor(name, shape, generator) for name, shape in shapes.items()}
 
 
 def scaled_states(seed: int = 0) -> dict[str, dict[str, torch.Tensor]]:
