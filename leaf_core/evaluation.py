@@ -74,17 +74,15 @@ class EvaluationResult:
 
 def evaluate_images(model: LeafModel, images: list[LabelledImage], seeds: tuple[int, ...] = (0,),
                     steps: int = SINGLE_STEP, precision: str = DEFAULT_PRECISION,
-                    channels_last: bool = True, engine: str = DEFAULT_ENGINE,
-                    model_dir: str | Path | None = None) -> EvaluationResult:
-    """Score a model on labelled images over one or more seeds (``channels_last``, ``engine`` and
-    ``model_dir``, the folder the model was loaded from: see Predictor)."""
+                    engine: str = DEFAULT_ENGINE, model_dir: str | Path | None = None) -> EvaluationResult:
+    """Score a model on labelled images over one or more seeds (``engine`` and ``model_dir``, the
+    folder the model was loaded from: see Predictor)."""
     if not images:
         raise ValueError("nothing to evaluate: no readable image/mask pairs")
     was_training = model.training
     per_seed = [SegmentationScores() for _ in seeds]
     try:
-        predictor = Predictor(model, device=model.device, precision=precision, channels_last=channels_last,
-                              engine=engine, model_dir=model_dir)
+        predictor = Predictor(model, device=model.device, precision=precision, engine=engine, model_dir=model_dir)
         for image in images:
             predictor.set_image(image.rgb)  # encoded once for all seeds
             for seed, scores in zip(seeds, per_seed):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from leaf_core.inference.precision import DEFAULT_PRECISION, PRECISIONS
 from leaf_core.training.config import LR_SCHEDULES, TrainConfig
 
 
@@ -62,12 +61,6 @@ def training_settings(args: argparse.Namespace) -> dict[str, object]:
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: CUDA when present")
-
-
-def add_precision_argument(parser: argparse.ArgumentParser) -> None:
-    """--precision for inference (the Predictor's default, as the app uses it)."""
-    parser.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
-                        help="auto: bf16 where the hardware runs it natively, else fp32")
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:

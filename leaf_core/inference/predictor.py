@@ -74,20 +74,18 @@ class Predictor:
     else fp32), "fp32" (exact), "bf16" or "int8". engine: "auto" (default: OpenVINO when it is
     installed, the model came from ``model_dir`` and runs on the CPU, and OpenVINO is faster
     here; else torch), "torch" or "openvino" (engines/selection.py). ``engine_label`` says which
-    runs, e.g. "OpenVINO int8"; a given ``backend`` is used as it is. With ``channels_last`` the model's weights are put in
-    channels-last layout (faster convolutions, values unchanged); validation inside training
-    turns it off, so the weights being trained keep their layout.
+    runs, e.g. "OpenVINO int8"; a given ``backend`` is used as it is. The model's weights are put
+    in channels-last layout (faster convolutions, values unchanged; validation inside training
+    puts them back after).
     Each image's noise comes from the seed and the image's pixels (``image_key``): no two images
     share their noise, and an image gets the same noise wherever it is predicted.
     """
 
     def __init__(self, model: LeafModel, device: str | torch.device | None = None, precision: str = DEFAULT_PRECISION,
-                 channels_last: bool = True, engine: str = DEFAULT_ENGINE, model_dir: str | Path | None = None,
+                 engine: str = DEFAULT_ENGINE, model_dir: str | Path | None = None,
                  backend: Backend | None = None) -> None:
         self.device = torch.device(device) if device is not None else default_device()
-        self.model = model.to(self.device).eval()
-        if channels_last:
-            use_channels_last(self.model)
+        self.model = use_channels_last(model.to(self.device).eval())
         self.backend = backend or make_backend(self.model, engine, precision, model_dir)
         self.precision = self.backend.precision
         self.engine_label = backend_label(self.backend)
