@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -25,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seeds", type=parse_seeds, default=(0,), help="e.g. 0,1,2 or 0-9")
     parser.add_argument("--steps", type=int, default=SINGLE_STEP, help="1 = the single LEAF step; N > 1 = N-step DDIM")
     add_inference_arguments(parser)
+    parser.add_argument("--clip-sample", action=argparse.BooleanOptionalAction, default=None,
+                        help="clamp the clean-latent estimate (or not) for this evaluation only, to measure "
+                        "whether it helps (default: the model's leaf_config.json setting)")
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument("--record", action="store_true",
                         help="record <split>_dice and <split>_iou in the model card (the weights are untouched)")
@@ -33,14 +37,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.record and args.clip_sample is not None:
+        raise LeafError("--record writes the model's own score: leave out --clip-sample/--no-clip-sample")
     model = LeafModel.from_pretrained(args.model, device=args.device or default_device())
+    if args.clip_sample is not None:
+        model.set_schedule(dataclasses.replace(model.config.schedule, clip_sample=args.clip_sample))
     images, skipped = load_labelled_images(DatasetFolder(args.data), args.split)
     if not images:
         raise LeafError(f"no readable image/mask pairs in the '{args.split}' split of {args.data}")
     result = evaluate_images(model, images, seeds=args.seeds, steps=args.steps, precision=args.precision,
                              engine=args.engine, model_dir=args.model)
     report = {**result.as_json(), "split": args.split, "seeds": list(args.seeds), "steps": args.steps,
-              "precision": args.precision, "engine": args.engine,
+              "precision": args.precision, "engine": args.engine, "clip_sample": model.config.schedule.clip_sample,
               "model": str(args.model), "skipped": skipped}
     print(f"{args.split}: Dice {result.dice:.4f}  IoU {result.iou:.4f}  over {result.n_images} images"
           f"  (std of Dice over {len(args.seeds)} seeds: {result.dice_std_over_seeds:.4f})")

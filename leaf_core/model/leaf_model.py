@@ -30,7 +30,7 @@ from leaf_core.model.autoencoder import (
 )
 from leaf_core.model.config import CONFIG_FILE, LeafConfig, ModelCard
 from leaf_core.model.image_encoder import ImageEncoder
-from leaf_core.model.parameterization import make_scheduler
+from leaf_core.model.parameterization import NoiseScheduleConfig, make_scheduler
 from leaf_core.model.unet import load_unet
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,12 @@ class LeafModel(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.unet.parameters()).device
+
+    def set_schedule(self, schedule: NoiseScheduleConfig) -> None:
+        """Sample with another schedule's settings from now on (e.g. clip_sample on or off, to
+        measure it); the weights and the saved folder are untouched until ``save_pretrained``."""
+        self.config.schedule = schedule
+        self.scheduler = make_scheduler(schedule, self.config.prediction_type)
 
     def decode_probability(self, mask_latents: torch.Tensor) -> torch.Tensor:
         """Foreground probability (B, R, R) in [0, 1] from scaled mask latents."""

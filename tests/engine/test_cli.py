@@ -94,3 +94,24 @@ def test_train_from_the_cpu_preset_with_a_local_autoencoder(capsys, tiny_model_d
     assert model.card.autoencoder == str(tiny_model_dir / "mask_autoencoder")
     assert model.config.prediction_type == "v_prediction" and model.config.schedule.beta_schedule == "scaled_linear"
     assert model.config.resolution == 64 and model.card.preset == "cpu"
+
+
+def test_evaluate_can_measure_the_clamp_without_touching_the_model(capsys, tmp_path, synthetic_dataset):
+    from leaf_core.model import build_model
+    from leaf_core.testing import randomize_weights
+
+    model = build_model("cpu", resolution=64)  # the embedded TAESD decodes real masks
+    randomize_weights(model.unet, seed=2)  # O(1)-scale outputs: the clamp acts
+    folder = model.save_pretrained(tmp_path / "m")
+    before = (folder / "leaf_config.json").read_bytes()
+    reports = {}
+    for flag in ("--clip-sample", "--no-clip-sample"):
+        code, _, _ = run_leaf(capsys, "evaluate", "--model", folder, "--data", synthetic_dataset, "--split", "train",
+                              flag, "--json", tmp_path / f"{flag}.json")
+        assert code == 0
+        reports[flag] = json.loads((tmp_path / f"{flag}.json").read_text())
+    assert reports["--clip-sample"]["clip_sample"] is True and reports["--no-clip-sample"]["clip_sample"] is False
+    assert [r["dice"] for r in reports["--clip-sample"]["per_image"]] != [r["dice"] for r in reports["--no-clip-sample"]["per_image"]]
+    assert (folder / "leaf_config.json").read_bytes() == before
+    code, _, stderr = run_leaf(capsys, "evaluate", "--model", folder, "--data", synthetic_dataset, "--clip-sample", "--record")
+    assert code == 2 and "--record" in stderr
