@@ -2,7 +2,8 @@
 
 The engine (torch) is imported only when a model is first loaded, so the window opens fast. The
 Predictor picks the inference engine (OpenVINO when installed and faster, else torch); the stamp
-carries its name, so the status bar says what made a mask ("Mask by LEAF 2 · OpenVINO int8").
+carries an engine's name, so the status bar says what made a mask ("Mask by LEAF 2 · OpenVINO int8";
+no suffix: torch, the reference).
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ class ModelHub:
 
                 model = LeafModel.from_pretrained(key)
                 predictor = Predictor(model, device=self.device, model_dir=key)
-                stamp = ModelStamp(str(model.card.name), str(model.card.version), project_version_of(key),
-                                   engine=predictor.engine_label)
+                # torch is the reference and says nothing; an engine says itself ("OpenVINO int8")
+                engine = "" if predictor.backend.engine == "torch" else predictor.engine_label
+                stamp = ModelStamp(str(model.card.name), str(model.card.version), project_version_of(key), engine)
                 self._models[key] = LoadedModel(key, predictor, stamp)
             return self._models[key]
 

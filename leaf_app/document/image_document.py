@@ -36,7 +36,7 @@ class ModelStamp:
     name: str
     version: str
     project_version: str | None = None
-    engine: str = field(default="", compare=False)  # what ran it, e.g. "OpenVINO int8" (shown, not stored)
+    engine: str = field(default="", compare=False)  # an engine that ran it, "OpenVINO int8" (shown, not stored)
 
     def __str__(self) -> str:
         return f"{self.name} {self.project_version or self.version}"

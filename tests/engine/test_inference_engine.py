@@ -177,6 +177,16 @@ def test_leaf_predict_batches_on_openvino_and_writes_torchs_masks(model_dir, tmp
             assert not (differ & (np.abs(probability - 0.5) > PROBABILITY_TOLERANCE)).any()
 
 
+def test_the_app_names_the_engine_that_made_a_mask(model_dir, monkeypatch):
+    from leaf_app.model_hub import ModelHub
+
+    monkeypatch.setenv(selection.ENGINE_VARIABLE, "openvino")
+    loaded = ModelHub(device="cpu").get(model_dir)
+    assert loaded.stamp.with_engine() == f"tiny test model 1 · OpenVINO {loaded.predictor.precision}"
+    monkeypatch.setenv(selection.ENGINE_VARIABLE, "torch")
+    assert ModelHub(device="cpu").get(model_dir).stamp.with_engine() == "tiny test model 1"  # the reference
+
+
 def test_int8_on_a_tiny_model_runs_and_stays_close_to_fp32(tmp_path, model_dir, capsys):
     data = write_synthetic_dataset(tmp_path / "data", n=10, size=(70, 90))
     report_file = tmp_path / "int8.json"
