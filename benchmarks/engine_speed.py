@@ -4,7 +4,7 @@ OpenVINO fp32 and OpenVINO int8, peak memory of each, and the authors' code on t
     python benchmarks/engine_speed.py --authors-code /work/scratch/leaf-ref --authors-deps /work/scratch/pydeps
 
 Weights: O(1)-scale random (every matrix/kernel randn / sqrt(fan-in), norm scales 1 + 0.1 randn,
-the rest 0.1 randn: tests/convert/reference_fakes.random_state). The paper preset is the authors'
+the rest 0.1 randn: leaf_core.testing.o1_scale_tensor). The paper preset is the authors'
 format at full size, written with those weights and imported (leaf import-weights --from
 reference), so their code and ours run the very same weights; the cpu preset is built from its
 preset with every component random. int8 is calibrated (leaf_core.inference.engines.quantization)
@@ -70,11 +70,9 @@ def write_paper_models(work: Path, seed: int = 0) -> tuple[Path, Path]:
 def write_cpu_model(work: Path, seed: int = 0) -> Path:
     """The cpu preset with every component O(1) random."""
     from leaf_core.model.builder import ModelSources, build_model
+    from leaf_core.testing import randomize_weights
 
-    model = build_model("cpu", ModelSources(autoencoder="random"))
-    state = reference_fakes().random_state({k: tuple(v.shape) for k, v in model.state_dict().items()}, seed)
-    model.load_state_dict(state)
-    return model.save_pretrained(work / "cpu-model")
+    return randomize_weights(build_model("cpu", ModelSources(autoencoder="random")), seed).save_pretrained(work / "cpu-model")
 
 
 def test_images(n: int, seed: int = 0) -> list:

@@ -8,7 +8,6 @@ pixels (the tiny model's probabilities lie within a few hundredths of the thresh
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import sys
@@ -24,29 +23,19 @@ from leaf_core.inference import Predictor
 from leaf_core.inference.engines import graph_cache, openvino_engine, selection
 from leaf_core.model import LeafModel
 from leaf_core.io.masks import read_mask
-from leaf_core.testing import build_tiny_model, write_synthetic_dataset
+from leaf_core.testing import build_tiny_model, randomize_weights, write_synthetic_dataset
 
 pytest.importorskip("openvino", reason="the OpenVINO engine is the `fast` extra")
 pytest.importorskip("nncf", reason="int8 needs NNCF (the `fast` extra)")
 
-REFERENCE_FAKES = Path(__file__).resolve().parents[1] / "convert" / "reference_fakes.py"
 PROBABILITY_TOLERANCE = 1e-4
 INT8_PROBABILITY_TOLERANCE = 0.02  # mean absolute difference of an image's int8 probabilities from fp32's
-
-
-def o1_state(model: torch.nn.Module, seed: int) -> dict[str, torch.Tensor]:
-    """O(1)-scale random weights (tests/convert/reference_fakes.random_state: randn / sqrt(fan-in), norms 1 + 0.1 randn)."""
-    spec = importlib.util.spec_from_file_location("reference_fakes", REFERENCE_FAKES)
-    fakes = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fakes)
-    return fakes.random_state({k: tuple(v.shape) for k, v in model.state_dict().items()}, seed)
 
 
 def save_o1_model(folder: Path, seed: int = 0) -> Path:
     """A tiny model with O(1) weights whose masks have both classes: random weights leave the
     decoder's output around -1.4 (all background), so its last bias is shifted to centre it on 0."""
-    model = build_tiny_model(seed)
-    model.load_state_dict(o1_state(model, seed))
+    model = randomize_weights(build_tiny_model(seed), seed)
     with torch.no_grad():
         latents = torch.randn(8, model.latent_channels, 8, 8, generator=torch.Generator().manual_seed(seed))
         decoded = model.mask_autoencoder.decode(latents).sample  # = 2 * (last conv output) - 1
@@ -109,7 +98,7 @@ def test_a_changed_model_folder_is_exported_again(tmp_path, model_dir):
     engine.set_image(rgb)
     before = engine.probabilities([0])
     retrained = LeafModel.from_pretrained(folder)
-    retrained.unet.load_state_dict(o1_state(retrained.unet, seed=9))
+    randomize_weights(retrained.unet, seed=9)
     retrained.save_pretrained(folder)
     second = openvino_engine.cache_entry(folder)
     assert second.fingerprint != first.fingerprint
