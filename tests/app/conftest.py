@@ -24,6 +24,31 @@ def leaf_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def dialogs_never_wait(monkeypatch):
+    """A message box no test answered fails the test at once instead of waiting for a click.
+
+    The one exception is the once-per-project burned-in text warning, answered "Save" as a user
+    who has read it would: tests that save corrections of photos are not about it, and
+    tests/app/test_redact_tool.py (and test_first_run.py) answer it themselves.
+    """
+    from PySide6.QtWidgets import QMessageBox
+
+    from leaf_app.ui.redact_tool import WARNING
+
+    burned_in = WARNING.split("{name}")[1][:40]
+
+    def unanswered(kind):
+        def box(_parent, title, text, *args, **kwargs):
+            if kind == "warning" and burned_in in text:
+                return QMessageBox.StandardButton.Save
+            raise AssertionError(f"unanswered QMessageBox.{kind} {title!r}: {text}")
+        return box
+
+    for kind in ("question", "warning", "information", "critical"):
+        monkeypatch.setattr(QMessageBox, kind, unanswered(kind))
+
+
+@pytest.fixture(autouse=True)
 def no_threads_left_behind(monkeypatch):
     """Fail a test that leaves a thread, a QThread or a child process (a training job) running."""
     from PySide6.QtCore import QProcess, QThread, QThreadPool
