@@ -131,12 +131,16 @@ def test_huge_planar_tiff_is_refused_before_decoding(tmp_path: Path) -> None:
 
 def _read_in_fresh_process(path: Path) -> tuple[tuple[int, ...], int, int]:
     """(rgb shape, peak RSS MB, growth of the peak during read_image MB) in a new interpreter."""
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the (v)forked parent, so under
+    # a pytest that holds 2 GB the child's ru_maxrss starts at 2 GB.
     script = (
-        "import resource, sys\n"
+        "import re, sys\n"
         "from leaf_core.io import read_image\n"
-        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "def peak_kb():\n"
+        "    return int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))\n"
+        "before = peak_kb()\n"
         "image = read_image(sys.argv[1])\n"
-        "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "after = peak_kb()\n"
         "print(*image.rgb.shape, after // 1024, (after - before) // 1024)\n"
     )
     result = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=120, check=True)
