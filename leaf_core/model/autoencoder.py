@@ -17,7 +17,7 @@ from diffusers import AutoencoderKL, AutoencoderTiny
 from safetensors.torch import load_file
 
 from leaf_core.errors import ModelLoadError
-from leaf_core.weights import embedded_folder, is_embedded
+from leaf_core.weights import TAESD_DECODER_FILE, TAESD_ENCODER_FILE, embedded_folder, is_embedded
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,6 @@ AUTOENCODER_CLASSES: dict[str, type[AutoencoderKL] | type[AutoencoderTiny]] = {
     "AutoencoderKL": AutoencoderKL,
     "AutoencoderTiny": AutoencoderTiny,
 }
-TAESD_ENCODER_FILE = "taesd_encoder.safetensors"
-TAESD_DECODER_FILE = "taesd_decoder.safetensors"
 # diffusers' kl-f8 (the CompVis first stage of latent diffusion and Stable Diffusion 1.x)
 KL_F8_CONFIG = dict(
     in_channels=3,

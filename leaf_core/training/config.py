@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from leaf_core.model.builder import ModelSources
+from leaf_core.training.cadence import DEFAULT_BATCH_SIZE, FinetuneCadence
 from leaf_core.model.parameterization import DEFAULT_PREDICTION_TYPE, NoiseScheduleConfig
 
 # Our names for the learning-rate schedules (after warm-up) -> diffusers' get_scheduler names.
@@ -32,7 +33,7 @@ class TrainConfig:
     prediction_type: str = DEFAULT_PREDICTION_TYPE
     schedule: NoiseScheduleConfig = field(default_factory=NoiseScheduleConfig)
     steps: int = 1500
-    batch_size: int = 4
+    batch_size: int = DEFAULT_BATCH_SIZE
     lr: float | None = None  # None: the preset's (paper 4e-5)
     lr_schedule: str | None = None  # a key of LR_SCHEDULES; None: the preset's
     weight_decay: float = 0.01
@@ -59,17 +60,6 @@ class TrainConfig:
     def as_json(self) -> dict:
         data = asdict(self)
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in data.items()}
-
-
-@dataclass(frozen=True)
-class FinetuneCadence:
-    """How a fine-tune runs unless told otherwise: a short run on a few corrections, validated and
-    checkpointed more often than a new model's."""
-
-    steps: int = 300
-    warmup_steps: int = 20
-    val_every: int = 50
-    checkpoint_every: int = 100
 
 
 def finetune_config(data: Path, init_model: Path, out: Path, **settings: object) -> TrainConfig:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from leaf_core.model.autoencoder import TAESD_DECODER_FILE, TAESD_ENCODER_FILE
+from leaf_core.weights import TAESD_DECODER_FILE, TAESD_ENCODER_FILE
 
 STAGE_ONE_AUTOENCODER = "stage-one"  # the `leaf train --autoencoder` value that runs stage one first
 STAGE_ONE_DIR = "autoencoder"  # where stage one writes, inside the run folder

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+TAESD_ENCODER_FILE = "taesd_encoder.safetensors"  # TAESD's original layout (taesd.py's nn.Sequential)
+TAESD_DECODER_FILE = "taesd_decoder.safetensors"
 EMBEDDED_PREFIX = "embedded:"
 EMBEDDED_TAESD = f"{EMBEDDED_PREFIX}taesd"
 WEIGHTS_DIR = Path(__file__).resolve().parent
