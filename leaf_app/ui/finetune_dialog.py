@@ -7,6 +7,8 @@ replaced when the user says so (or when there was none).
 
 from __future__ import annotations
 
+import dataclasses
+
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -27,7 +29,9 @@ from PySide6.QtWidgets import (
 )
 
 from leaf_core.errors import LeafError
+from leaf_core.project.first_model import first_model_settings
 from leaf_core.project.model_jobs import FinetuneSettings, ModelJob, commit_job, prepare_job
+from leaf_core.training.cadence import DEFAULT_BATCH_SIZE, FinetuneCadence
 from leaf_core.project.store import CorrectionStore
 from leaf_app.ui.job_runner import JobRunner
 
@@ -93,10 +97,6 @@ class FinetuneDialog(QDialog):
         self.learning_rate.setSingleStep(1e-5)
         self.learning_rate.setSpecialValueText("preset default")
         self.batch_size = QSpinBox(objectName="batch_size", minimum=1, maximum=64)
-        defaults = FinetuneSettings()
-        self.steps.setValue(defaults.steps)
-        self.learning_rate.setValue(defaults.learning_rate or 0.0)
-        self.batch_size.setValue(defaults.batch_size)
         self.device = QLabel(device_label or training_device_label(), objectName="device")
         self.data_summary = QLabel(objectName="data_summary")
         self.data_summary.setWordWrap(True)
@@ -156,6 +156,8 @@ class FinetuneDialog(QDialog):
         layout.addWidget(self.result_box)
         layout.addLayout(buttons)
         self._fill_start_from()
+        self._show_defaults()
+        self.start_from.currentIndexChanged.connect(self._show_defaults)
 
     # ------------------------------------------------------------------ setup
     def _fill_start_from(self) -> None:
@@ -185,10 +187,23 @@ class FinetuneDialog(QDialog):
             self.start_button.setEnabled(False)
             self.status.setText("Fine-tuning needs at least 2 corrected images. Save corrections with Ctrl+S first.")
 
+    def defaults(self) -> FinetuneSettings:
+        """What a job from the chosen start runs with: a new model gets the first-model recipe,
+        a fine-tune the fine-tune cadence."""
+        if self.start_from.currentData() is None:
+            return first_model_settings(self._store.image_count())
+        return FinetuneSettings(steps=FinetuneCadence.steps, batch_size=DEFAULT_BATCH_SIZE)
+
+    def _show_defaults(self) -> None:
+        defaults = self.defaults()
+        self.steps.setValue(defaults.steps)
+        self.learning_rate.setValue(defaults.learning_rate or 0.0)
+        self.batch_size.setValue(defaults.batch_size)
+
     def settings(self) -> FinetuneSettings:
-        return FinetuneSettings(
-            steps=self.steps.value(), learning_rate=self.learning_rate.value() or None, batch_size=self.batch_size.value()
-        )
+        """The defaults of the chosen start, with the numbers as the user set them."""
+        return dataclasses.replace(self.defaults(), steps=self.steps.value(),
+                                   learning_rate=self.learning_rate.value() or None, batch_size=self.batch_size.value())
 
     # -------------------------------------------------------------- actions
     def start(self) -> None:

@@ -28,11 +28,12 @@ NEW_MODEL_PRESET = "cpu"
 
 @dataclass(frozen=True)
 class FinetuneSettings:
-    """The few settings that matter, with defaults that work on a CPU."""
+    """The few settings a job is told; None leaves one to the command (`leaf finetune`'s cadence,
+    `leaf train`'s and the preset's defaults), so every default has one home."""
 
-    steps: int = 300
+    steps: int | None = None
     learning_rate: float | None = None  # None: the preset's (cpu 3e-4, paper 4e-5)
-    batch_size: int = 2
+    batch_size: int | None = None
     seed: int = 0
     val_fraction: float = 0.2
     resolution: int | None = None
@@ -151,16 +152,9 @@ def build_command(
             command += ["--autoencoder", str(autoencoder)]
         if settings.resolution is not None:
             command += ["--resolution", str(settings.resolution)]
-    command += [
-        "--data", str(dataset_dir),
-        "--out", str(out_dir),
-        "--steps", str(settings.steps),
-        "--batch-size", str(settings.batch_size),
-        "--seed", str(settings.seed),
-        "--progress-jsonl",
-    ]
-    optional = (("--lr", settings.learning_rate), ("--warmup-steps", settings.warmup_steps),
-                ("--val-every", settings.val_every))
+    command += ["--data", str(dataset_dir), "--out", str(out_dir), "--seed", str(settings.seed), "--progress-jsonl"]
+    optional = (("--steps", settings.steps), ("--batch-size", settings.batch_size), ("--lr", settings.learning_rate),
+                ("--warmup-steps", settings.warmup_steps), ("--val-every", settings.val_every))
     for flag, value in optional:
         if value is not None:
             command += [flag, repr(value)]

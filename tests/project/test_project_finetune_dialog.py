@@ -16,6 +16,7 @@ from project_helpers import write_fake_model  # noqa: E402
 from leaf_app.ui import job_runner as job_runner_module  # noqa: E402
 from leaf_app.ui.finetune_dialog import NEW_MODEL_LABEL, FinetuneDialog, training_device_label  # noqa: E402
 from leaf_app.ui.model_versions import NO_VERSIONS_TEXT, ModelVersionsMenu  # noqa: E402
+from leaf_core.project.first_model import first_model_settings  # noqa: E402
 from leaf_core.project.model_jobs import prepare_job  # noqa: E402
 
 TIMEOUT_MS = 15000
@@ -45,7 +46,8 @@ def test_first_finetune_without_a_model_starts_from_the_cpu_preset(qtbot, filled
     dialog = _dialog(qtbot, filled_store, fake_job_command, "ok-train", calls)
     assert [dialog.start_from.itemText(i) for i in range(dialog.start_from.count())] == [NEW_MODEL_LABEL]
     assert "no model yet" in dialog.no_model_note.text() and "TAESD" in dialog.no_model_note.text()
-    assert dialog.device.text() == "CPU" and dialog.steps.value() == 300
+    recipe = first_model_settings(filled_store.image_count())  # a new model gets the first-model recipe
+    assert dialog.device.text() == "CPU" and dialog.steps.value() == recipe.steps
     dialog.steps.setValue(120)
 
     with qtbot.waitSignal(dialog.versionCreated, timeout=TIMEOUT_MS) as created:
@@ -53,6 +55,7 @@ def test_first_finetune_without_a_model_starts_from_the_cpu_preset(qtbot, filled
         assert not dialog.start_button.isEnabled() and dialog.cancel_button.text() == "Cancel"
     start_from, settings, job = calls[0]
     assert start_from is None and settings.steps == 120 and job.kind == "train"
+    assert settings.resolution == recipe.resolution and f"--resolution {recipe.resolution}" in " ".join(job.command)
     assert "--preset" in job.command and "--autoencoder" not in job.command  # the embedded TAESD
     assert job.notice is None  # no stage one: nothing more happens than the user asked for
     assert created.args == ["v1"]
