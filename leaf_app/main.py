@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.screenshot is not None:
         return take_screenshot(window, args)
     window.show()
-    window.offer_recovery()
+    window.recovery.offer()
     if args.paths:
         window.open_paths(args.paths)
     log.info("LEAF Annotate started; log in %s", log_file)

@@ -30,6 +30,7 @@ def corrected_shot(model_dir: str | None) -> None:
     from skimage.measure import find_contours
 
     from leaf_app.document import mask_ops
+    from leaf_app.ui.canvas import Tool
     from leaf_app.ui.main_window import MainWindow
     from leaf_core.io.masks import read_mask
 
@@ -43,7 +44,7 @@ def corrected_shot(model_dir: str | None) -> None:
         window.prediction.predict_now([doc])
     truth = read_mask(KVASIR / "masks" / f"{doc.path.stem}.png")
     contour = max(find_contours(truth.astype(np.float32), 0.5), key=len)[::4]
-    window.use_lasso_fill()
+    window.use_tool(Tool.LASSO_FILL)
     doc.apply(mask_ops.fill_polygon, [(float(x), float(y)) for y, x in contour])
     window.update_actions()
     window.session.documents[1].mark_saved()  # so the list shows every state

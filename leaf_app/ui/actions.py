@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMenu, QToolBar
 
+from leaf_app.ui.canvas import Tool
 from leaf_app.ui.dialogs import show_error
 from leaf_core.errors import LeafError
 from leaf_core.io.window_presets import WINDOW_PRESETS
@@ -40,8 +41,8 @@ ACTIONS = (
     # File
     ActionSpec("open_files", "&Open images…", ("Ctrl+O",), lambda w: w.open_files_dialog()),
     ActionSpec("open_folder", "Open &folder…", ("Ctrl+Shift+O",), lambda w: w.open_folder_dialog()),
-    ActionSpec("export_current", "&Export mask…", ("Ctrl+E",), lambda w: w.export_current()),
-    ActionSpec("export_all", "Export &all masks…", ("Ctrl+Shift+E",), lambda w: w.export_all()),
+    ActionSpec("export_current", "&Export mask…", ("Ctrl+E",), lambda w: w.exports.export_current()),
+    ActionSpec("export_all", "Export &all masks…", ("Ctrl+Shift+E",), lambda w: w.exports.export_all()),
     ActionSpec("quit", "&Quit", ("Ctrl+Q",), lambda w: w.close()),
     # Edit
     ActionSpec("undo", "&Undo", ("Ctrl+Z",), lambda w: w.undo()),
@@ -50,23 +51,23 @@ ACTIONS = (
     ActionSpec("remove_islands", "Remove small &islands…", ("I",), lambda w: w.remove_small_islands()),
     ActionSpec("clear_mask", "&Clear mask", ("Ctrl+Backspace",), lambda w: w.clear_mask()),
     # Tools
-    ActionSpec("tool_brush", "&Brush", ("B",), lambda w: w.use_brush(), checkable=True),
-    ActionSpec("tool_eraser", "&Eraser", ("E",), lambda w: w.use_eraser(), checkable=True),
-    ActionSpec("tool_lasso_fill", "&Lasso fill", ("L",), lambda w: w.use_lasso_fill(), checkable=True),
-    ActionSpec("tool_lasso_erase", "Lasso e&rase", ("Shift+L",), lambda w: w.use_lasso_erase(), checkable=True),
-    ActionSpec("tool_pan", "&Pan", ("H",), lambda w: w.use_pan(), checkable=True),
+    ActionSpec("tool_brush", "&Brush", ("B",), lambda w: w.use_tool(Tool.BRUSH), checkable=True),
+    ActionSpec("tool_eraser", "&Eraser", ("E",), lambda w: w.use_tool(Tool.ERASER), checkable=True),
+    ActionSpec("tool_lasso_fill", "&Lasso fill", ("L",), lambda w: w.use_tool(Tool.LASSO_FILL), checkable=True),
+    ActionSpec("tool_lasso_erase", "Lasso e&rase", ("Shift+L",), lambda w: w.use_tool(Tool.LASSO_ERASE), checkable=True),
+    ActionSpec("tool_pan", "&Pan", ("H",), lambda w: w.use_tool(Tool.PAN), checkable=True),
     ActionSpec("brush_bigger", "Bigger brush", ("]",), lambda w: w.grow_brush()),
     ActionSpec("brush_smaller", "Smaller brush", ("[",), lambda w: w.shrink_brush()),
     # View
-    ActionSpec("zoom_fit", "&Fit to window", ("Ctrl+0",), lambda w: w.zoom_fit()),
-    ActionSpec("zoom_actual", "Actual size (&1:1)", ("Ctrl+1",), lambda w: w.zoom_actual()),
-    ActionSpec("zoom_in", "Zoom &in", ("Ctrl+=", "Ctrl++"), lambda w: w.zoom_in()),
-    ActionSpec("zoom_out", "Zoom &out", ("Ctrl+-",), lambda w: w.zoom_out()),
+    ActionSpec("zoom_fit", "&Fit to window", ("Ctrl+0",), lambda w: w.canvas.fit_to_window()),
+    ActionSpec("zoom_actual", "Actual size (&1:1)", ("Ctrl+1",), lambda w: w.canvas.zoom_actual()),
+    ActionSpec("zoom_in", "Zoom &in", ("Ctrl+=", "Ctrl++"), lambda w: w.canvas.zoom_by(1.25)),
+    ActionSpec("zoom_out", "Zoom &out", ("Ctrl+-",), lambda w: w.canvas.zoom_by(0.8)),
     ActionSpec("toggle_overlay", "Show &mask", ("O",), lambda w: w.toggle_overlay(), checkable=True),
     ActionSpec("outline", "Mask as o&utline", ("Shift+O",), lambda w: w.toggle_outline(), checkable=True),
     ActionSpec("show_uncertainty", "Show &uncertainty", ("U",), lambda w: w.toggle_uncertainty(), checkable=True),
     ActionSpec("next_image", "&Next image", ("Right", "PgDown"), lambda w: w.next_image()),
-    ActionSpec("next_to_correct", "Next image to &correct", ("N",), lambda w: w.next_to_correct()),
+    ActionSpec("next_to_correct", "Next image to &correct", ("N",), lambda w: w.next_to_correct.go()),
     ActionSpec("previous_image", "&Previous image", ("Left", "PgUp"), lambda w: w.previous_image()),
     # Model
     ActionSpec("predict", "&Predict this image", ("P",), lambda w: w.predict_current()),

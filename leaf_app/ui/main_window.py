@@ -6,11 +6,10 @@ lines each, delegating to the document model and the controllers.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -27,8 +26,6 @@ from PySide6.QtWidgets import (
 )
 
 from leaf_app.document import mask_ops
-from leaf_app.document.autosave import AutosaveStore
-from leaf_app.document.export import default_export_name, export_all, export_mask, exportable
 from leaf_app.document.image_document import DocState, ImageDocument
 from leaf_app.document.session import Session
 from leaf_app.ui import dialogs
@@ -36,28 +33,26 @@ from leaf_app.ui.actions import NEEDS_IMAGE, PREDICT_ACTIONS, build_actions, bui
 from leaf_app.ui.canvas import Canvas, Tool
 from leaf_app.ui.file_list import FileList
 from leaf_app.ui.layers import OverlayMode
+from leaf_app.ui.export_actions import ExportActions
 from leaf_app.ui.model_setup import ModelSetup
 from leaf_app.ui.model_setup_panel import ModelSetupPanel
+from leaf_app.ui.next_to_correct import NextToCorrect
 from leaf_app.ui.prediction import PredictionController
 from leaf_app.ui.project_actions import ProjectActions
+from leaf_app.ui.recovery import Recovery
 from leaf_app.ui.redact_tool import RedactTool
 from leaf_app.ui.settings import AppSettings
 from leaf_core.errors import LeafError
 from leaf_core.io.folders import IMAGE_SUFFIXES
 from leaf_core.io.window_presets import window_for_preset
-from leaf_core.logging_setup import user_data_dir
 from leaf_core.tasks import TASKS, get_task
 
-log = logging.getLogger(__name__)
-
-AUTOSAVE_DELAY_MS = 1500  # after the last edit
-AUTOSAVE_INTERVAL_MS = 30_000
 
 
 class MainWindow(QMainWindow):
     """The annotation window. ``session``, ``canvas``, ``prediction``, ``project`` (the correction
-    loop), ``model_setup`` (the first model), ``actions`` and ``menus`` are public so features
-    (and tests) can bind to them; see ``add_feature``."""
+    loop), ``model_setup`` (the first model), ``next_to_correct``, ``exports``, ``recovery``,
+    ``redaction``, ``actions`` and ``menus`` are public so features (and tests) can bind to them."""
 
     def __init__(self, settings: AppSettings | None = None, model_override: Path | None = None) -> None:
         super().__init__()
@@ -66,7 +61,6 @@ class MainWindow(QMainWindow):
         self.settings = settings or AppSettings()
         self.session = Session()
         self.prediction = PredictionController(self.session, self.settings, model_override, self)
-        self.autosave = AutosaveStore(user_data_dir() / "autosave")
         self.island_size = 100
         self._closed = False
 
@@ -89,18 +83,13 @@ class MainWindow(QMainWindow):
         self.menus = build_menus(self, self.actions)
         self._build_toolbar()
         self._build_status_bar()
-        self._score_then_go = False  # "Next image to correct" waits for the scores it asked for
+        self.recovery = Recovery(self)
+        self.exports = ExportActions(self)
         self.model_setup = ModelSetup(self, self.model_setup_panel)
         self.menus["model"].insertActions(self.actions["choose_model"], list(self.model_setup.actions.values()))
         self.project = ProjectActions(self)
 
-        self._autosave_timer = QTimer(self, singleShot=True, interval=AUTOSAVE_DELAY_MS)
-        self._autosave_timer.timeout.connect(self.autosave_now)
-        self._autosave_interval = QTimer(self, interval=AUTOSAVE_INTERVAL_MS)
-        self._autosave_interval.timeout.connect(self.autosave_now)
-        self._autosave_interval.start()
-
-        self.session.current_changed.connect(self._show_current)
+        self.session.current_changed.connect(self.show_current)
         self.session.task_changed.connect(self._on_task_changed)
         self.canvas.edited.connect(self._on_edited)
         self.canvas.brush_changed.connect(lambda _r: self._update_status())
@@ -110,8 +99,9 @@ class MainWindow(QMainWindow):
         self.prediction.progress.connect(self._on_progress)
         self.prediction.models_changed.connect(self.update_actions)
         self.prediction.uncertainty_ready.connect(self._on_uncertainty_ready)
-        self.prediction.job_done.connect(self._on_prediction_done)
-        self.redaction = RedactTool(self)  # after _show_current is connected: it draws on the shown image
+        self.prediction.job_done.connect(lambda _completed: self.update_actions())
+        self.next_to_correct = NextToCorrect(self)
+        self.redaction = RedactTool(self)  # after show_current is connected: it draws on the shown image
 
         self.canvas.set_brush_radius(self.settings.value("brush_radius", 12, int))
         self.resize(1280, 800)
@@ -150,10 +140,6 @@ class MainWindow(QMainWindow):
         bar.addPermanentWidget(self.cancel_button)
         self.progress_bar.hide()
         self.cancel_button.hide()
-
-    def add_feature(self, install: Callable[[MainWindow], None]) -> None:
-        """Let a feature add its actions and menus (e.g. the corrections store of issue 6)."""
-        install(self)
 
     # --- opening ------------------------------------------------------------------------------------
     @property
@@ -194,7 +180,8 @@ class MainWindow(QMainWindow):
             self.open_paths(paths)
             event.acceptProposedAction()
 
-    def _show_current(self, _index: int = -1) -> None:
+    def show_current(self, _index: int = -1) -> None:
+        """Load (if needed) and show the session's current image."""
         doc = self.current
         if doc is not None and not doc.is_loaded:
             try:
@@ -211,41 +198,6 @@ class MainWindow(QMainWindow):
 
     def next_image(self) -> None:
         self.session.go_next()
-
-    def next_to_correct(self) -> None:
-        """Go to the uncorrected image the model is least sure about (scoring the open images
-        first, in the background, when the current model has not scored them yet)."""
-        problem = self.prediction.availability()
-        if problem:
-            raise LeafError(problem)
-        if self.prediction.busy:
-            raise LeafError("Wait for the prediction in progress (or cancel it with Esc) first.")
-        candidates = [d for d in self.session.documents if d.state in (DocState.NOT_PREDICTED, DocState.PREDICTED)
-                      and not d.load_error and not self.project.has_correction(d)]
-        if not candidates:
-            self.statusBar().showMessage("Every open image is corrected", 5000)
-            return
-        folder = self.prediction.model_dir()
-        unscored = [d for d in candidates if d.uncertainty_model != folder]
-        if unscored and not self._score_then_go:
-            self._score_then_go = True
-            self.statusBar().showMessage(f"Scoring {len(unscored)} image(s) by how unsure the model is…")
-            self.prediction.predict(unscored, kind="uncertainty")
-            return
-        self._score_then_go = False
-        scored = [d for d in candidates if d.uncertainty_model == folder]
-        if scored:
-            best = max(scored, key=lambda d: d.uncertainty_score)
-            self.session.set_current(self.session.documents.index(best))
-            self.statusBar().showMessage(f"Least certain: {best.name} (uncertainty {best.uncertainty_score:.3f})", 5000)
-
-    def _on_prediction_done(self, completed: bool) -> None:
-        self.update_actions()
-        if self._score_then_go:
-            if completed:
-                self.next_to_correct()
-            else:
-                self._score_then_go = False
 
     def previous_image(self) -> None:
         self.session.go_previous()
@@ -338,27 +290,13 @@ class MainWindow(QMainWindow):
         self._edit(mask_ops.clear)
 
     def _on_edited(self) -> None:
-        self._autosave_timer.start()
+        self.recovery.schedule()
         self.update_actions()
 
-    def use_brush(self) -> None:
-        self._set_tool(Tool.BRUSH, "tool_brush")
-
-    def use_eraser(self) -> None:
-        self._set_tool(Tool.ERASER, "tool_eraser")
-
-    def use_lasso_fill(self) -> None:
-        self._set_tool(Tool.LASSO_FILL, "tool_lasso_fill")
-
-    def use_lasso_erase(self) -> None:
-        self._set_tool(Tool.LASSO_ERASE, "tool_lasso_erase")
-
-    def use_pan(self) -> None:
-        self._set_tool(Tool.PAN, "tool_pan")
-
-    def _set_tool(self, tool: Tool, action: str) -> None:
+    def use_tool(self, tool: Tool) -> None:
+        """Make ``tool`` the canvas's tool and check its action (tool_brush, tool_eraser, ...)."""
         self.canvas.set_tool(tool)
-        self.actions[action].setChecked(True)
+        self.actions[f"tool_{tool.name.lower()}"].setChecked(True)
         self._update_status()
 
     def grow_brush(self) -> None:
@@ -370,18 +308,6 @@ class MainWindow(QMainWindow):
         self.settings.set_value("brush_radius", self.canvas.brush_radius)
 
     # --- view ---------------------------------------------------------------------------------------------------
-    def zoom_fit(self) -> None:
-        self.canvas.fit_to_window()
-
-    def zoom_actual(self) -> None:
-        self.canvas.zoom_actual()
-
-    def zoom_in(self) -> None:
-        self.canvas.zoom_by(1.25)
-
-    def zoom_out(self) -> None:
-        self.canvas.zoom_by(0.8)
-
     def toggle_overlay(self) -> None:
         visible = self.actions["toggle_overlay"].isChecked()
         outline = self.actions["outline"].isChecked()
@@ -400,72 +326,6 @@ class MainWindow(QMainWindow):
             raise LeafError("Window/level applies to grey images (X-ray, DICOM); this image is in colour.")
         self.canvas.set_window(*window_for_preset(name, doc.image))
 
-    # --- export ----------------------------------------------------------------------------------------------------
-    def export_current(self) -> None:
-        doc = self.current
-        if doc is None or doc.mask is None:
-            return
-        start = str(doc.path.with_name(default_export_name(doc)))
-        path, _ = QFileDialog.getSaveFileName(
-            self, f"Export the mask of {doc.name}", start, "PNG mask (*.png);;DICOM Segmentation (*.dcm)"
-        )
-        if path:
-            written = export_mask(doc, path, self.session.task)
-            self.statusBar().showMessage(f"Exported {written}", 5000)
-            self._after_save()
-
-    def export_all(self) -> bool:
-        """Export every predicted or corrected mask into a folder; True when written."""
-        docs = exportable(self.session.documents)
-        if not docs:
-            raise LeafError("No masks to export yet: predict or draw a mask first.")
-        folder = QFileDialog.getExistingDirectory(self, "Export all masks into…", self.settings.value("last_folder", ""))
-        if not folder:
-            return False
-        written = export_all(docs, folder, self.session.task)
-        self.statusBar().showMessage(f"Exported {len(written)} file(s) to {folder}", 5000)
-        self._after_save()
-        return True
-
-    def _after_save(self) -> None:
-        self.autosave_now()
-        self.update_actions()
-
-    # --- autosave and closing -----------------------------------------------------------------------------------------
-    def autosave_now(self) -> None:
-        try:
-            self.autosave.save(self.session)
-        except OSError as error:  # a full disk must not interrupt the user's work
-            log.warning("autosave failed: %s", error)
-
-    def offer_recovery(self) -> bool:
-        """If the last run ended with unsaved masks, offer to put them back; True if recovered."""
-        recovered = self.autosave.load()
-        if recovered is None or not recovered.masks:
-            self.autosave.clear()
-            return False
-        if not dialogs.ask_recover(self, len(recovered.masks)):
-            self.autosave.clear()
-            return False
-        existing = [p for p in recovered.files if p.exists()]
-        self.open_paths(existing)
-        if recovered.task_name in TASKS:
-            self.session.set_task(TASKS[recovered.task_name], by_user=True)
-        for path, entry in recovered.masks.items():
-            index = self.session.find(path)
-            if index is None:
-                continue
-            doc = self.session.documents[index]
-            try:
-                self.session.load(doc)
-                doc.restore_mask(entry.mask, entry.state, entry.model)
-            except (LeafError, ValueError) as error:
-                dialogs.show_error(self, f"cannot recover the mask of '{path.name}': {error}")
-        self.session.set_current(recovered.current)
-        self._show_current()
-        self.autosave_now()
-        return True
-
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         if self._closed:  # closing again (e.g. by the test harness) asks nothing
             event.accept()
@@ -478,7 +338,7 @@ class MainWindow(QMainWindow):
                 return
             if answer == QMessageBox.StandardButton.Save:
                 try:
-                    if not self.export_all():
+                    if not self.exports.export_all():
                         event.ignore()
                         return
                 except LeafError as error:
@@ -486,9 +346,7 @@ class MainWindow(QMainWindow):
                     event.ignore()
                     return
         self.prediction.shutdown()
-        self._autosave_timer.stop()
-        self._autosave_interval.stop()
-        self.autosave.clear()  # a clean exit: nothing to recover
+        self.recovery.stop(clear=True)  # a clean exit: nothing to recover
         self.settings.qsettings.sync()
         self._closed = True
         event.accept()

@@ -197,7 +197,7 @@ class ProjectActions(QObject):
             redactions=redactions,
         )
         doc.mark_saved()
-        self.window.autosave_now()
+        self.window.recovery.save_now()
         self.window.update_actions()
         self.window.statusBar().showMessage(
             f"Saved '{doc.name}' into project '{self.store.root.name}' "  # type: ignore[union-attr]

@@ -185,7 +185,7 @@ def test_closing_with_unsaved_edits_asks(make_window, monkeypatch, qtbot, tmp_pa
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Discard)
     window.close()
     assert not window.isVisible()
-    assert not window.autosave.has_recovery()  # a clean exit leaves nothing to recover
+    assert not window.recovery.store.has_recovery()  # a clean exit leaves nothing to recover
 
 
 def test_corrupt_file_shows_a_plain_dialog(make_window, monkeypatch, qtbot, tmp_path, leaf_data_dir):
@@ -218,7 +218,7 @@ def test_recovery_after_a_crash_restores_the_mask(make_window, monkeypatch, qtbo
 
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     window = make_window()
-    assert window.offer_recovery()
+    assert window.recovery.offer()
     assert window.file_list.count() == 3 and window.current.name == "img2.png"
     assert np.array_equal(window.current.mask, doc.mask) and window.current.mask[30, 40]
     assert window.current.state is DocState.CORRECTED
@@ -231,8 +231,8 @@ def test_autosave_after_a_stroke(make_window, monkeypatch, qtbot, tmp_path):
     window = make_window()
     open_from_menu(window, monkeypatch, [write_rgb(tmp_path / "a.png")])
     drag(qtbot, window, [(10, 10), (30, 30)])
-    qtbot.waitUntil(window.autosave.has_recovery, timeout=5000)
-    recovered = AutosaveStore(window.autosave.folder).load()  # read back as a restarted app would
+    qtbot.waitUntil(window.recovery.store.has_recovery, timeout=5000)
+    recovered = AutosaveStore(window.recovery.store.folder).load()  # read back as a restarted app would
     (path, entry), = recovered.masks.items()
     assert path == tmp_path / "a.png" and entry.state is DocState.CORRECTED
     assert np.array_equal(entry.mask, window.current.mask)
