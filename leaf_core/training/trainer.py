@@ -138,7 +138,7 @@ def train(config: TrainConfig, model: LeafModel | None = None) -> TrainResult:
         reporter.emit(ALIGNMENT_OFF, message=message)
         if is_main:
             log.warning(message)
-    describe_card(model, config, setup, dataset, len(pairs))
+    describe_card(model, config, setup, len(pairs))
 
     if config.init_model is not None and val_images and start_step == 0:
         # The starting model is candidate zero: a fine-tune that does not beat it on val returns it
@@ -224,14 +224,15 @@ def validate(model: LeafModel, val_images: list[LabelledImage], ema: TrainablesE
         set_train_mode(model)
 
 
-def describe_card(model: LeafModel, config: TrainConfig, setup: AlignmentSetup, dataset: DatasetFolder,
-                  n_train: int) -> None:
+def describe_card(model: LeafModel, config: TrainConfig, setup: AlignmentSetup, n_train: int) -> None:
+    """Name, lineage, training data and alignment of the model being trained, on its card."""
     card = model.card
     if config.name:
         card.name = config.name
     if config.init_model is not None:
-        card.parent = str(config.init_model)
-    card.training_data = f"{dataset.root} ({n_train} train images)"
+        card.parent = Path(config.init_model).name
+    # Counts only: a card travels with the model, and a data folder's path may name a patient.
+    card.training_data = f"{n_train} train images"
     card.alignment = setup.status
     card.teacher = str(config.teacher) if setup.alignment is not None else "none"
     card.notes = [n for n in card.notes if not n.startswith("alignment")]

@@ -93,6 +93,9 @@ def sources(tmp_path: Path) -> dict[str, Path]:
     }
 
 
+FOLDER_TOKEN = "DOE-JANE-FOLDER-4711"
+
+
 def _all_tokens(sources: dict) -> list[str]:
     planted = [*sources["_planted"].tokens, *sources["_planted"].uids, *sources["_bare"].tokens, *sources["_bare"].uids]
     return NAME_TOKENS + RASTER_TOKENS + planted
@@ -125,10 +128,11 @@ def test_no_token_in_the_project_the_export_or_a_model(tmp_path: Path, sources: 
             np.testing.assert_array_equal(exported.intensity, read_image(source).intensity)
 
     model = tmp_path / "model"
-    code = leaf_main(["finetune", "--model", str(save_tiny_model(tmp_path / "tiny")), "--data", str(export),
+    training_data = export.rename(tmp_path / FOLDER_TOKEN)  # folders a clinic names after a patient
+    code = leaf_main(["finetune", "--model", str(save_tiny_model(tmp_path / "tiny")), "--data", str(training_data),
                       "--out", str(model), "--steps", "1", "--val-every", "1"])
     assert code == 0 and (model / "model_card.json").is_file()
-    assert _tokens_in(model, tokens) == {}
+    assert _tokens_in(model, [*tokens, FOLDER_TOKEN]) == {}
 
 
 def _left_half(path: Path) -> np.ndarray:
