@@ -8,7 +8,6 @@ replaced when the user says so (or when there was none).
 from __future__ import annotations
 
 import dataclasses
-
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -31,8 +30,8 @@ from PySide6.QtWidgets import (
 from leaf_core.errors import LeafError
 from leaf_core.project.first_model import first_model_settings
 from leaf_core.project.model_jobs import FinetuneSettings, ModelJob, commit_job, prepare_job
-from leaf_core.training.cadence import DEFAULT_BATCH_SIZE, FinetuneCadence
 from leaf_core.project.store import CorrectionStore
+from leaf_core.training.cadence import DEFAULT_BATCH_SIZE, FinetuneCadence
 from leaf_app.ui.job_runner import JobRunner
 
 NEW_MODEL_LABEL = "New model (cpu preset)"

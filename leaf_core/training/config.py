@@ -6,8 +6,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from leaf_core.model.builder import ModelSources
-from leaf_core.training.cadence import DEFAULT_BATCH_SIZE, FinetuneCadence
 from leaf_core.model.parameterization import DEFAULT_PREDICTION_TYPE, NoiseScheduleConfig
+from leaf_core.training.cadence import DEFAULT_BATCH_SIZE, FinetuneCadence
 
 # Our names for the learning-rate schedules (after warm-up) -> diffusers' get_scheduler names.
 LR_SCHEDULES = {"constant": "constant_with_warmup", "cosine": "cosine"}
