@@ -165,15 +165,18 @@ def main(argv: list[str] | None = None) -> dict:
     tag = args.tag or "app default"
     work = args.work or Path(tempfile.mkdtemp(prefix="leaf-cold-start-"))
     report = json.loads(args.out.read_text()) if args.out.exists() else {"runs": []}
-    report.update(command=command_line(__file__, argv), machine=machine(), threads=args.threads)
+    invocation = {"benchmark_command": command_line(__file__, argv), "machine": machine(), "threads": args.threads}
     for name in args.datasets:
         train_ids = DatasetFolder(args.data_root / name).split("train")
         order = [train_ids[i] for i in np.random.default_rng(args.seed).permutation(len(train_ids))]
         models = {}
         for k in args.ks:
+            if k > len(train_ids):
+                print(f"{name}: skip k={k}, its train split has {len(train_ids)} images", flush=True)
+                continue
             record = one_run(args, name, k, order[:k], "random", work, extra)
             models[k] = Path(record.pop("model_dir"))
-            _store(report, {**record, "recipe": tag}, args.out)
+            _store(report, {**record, "recipe": tag, **invocation}, args.out)
         if args.ordered_k and args.ordered_k // 2 in models:
             base = args.ordered_k // 2
             pool = order[base: base + args.pool]
@@ -181,7 +184,7 @@ def main(argv: list[str] | None = None) -> dict:
                                                 args.ordered_k - base)
             record = one_run(args, name, args.ordered_k, order[:base] + chosen, "uncertainty", work, extra)
             record.pop("model_dir")
-            _store(report, {**record, "recipe": tag, "scoring_min": scoring_min, "pool": len(pool)}, args.out)
+            _store(report, {**record, "recipe": tag, "scoring_min": scoring_min, "pool": len(pool), **invocation}, args.out)
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
     plot(report, args.plot)
