@@ -71,6 +71,11 @@ class AutoencoderTrainConfig:
     def as_json(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
 
+    def card_settings(self) -> dict[str, Any]:
+        """The settings without the data and output folders: a card travels with the autoencoder,
+        and a folder's path may name a patient."""
+        return {k: v for k, v in self.as_json().items() if k not in ("data", "out")}
+
 
 def check_architecture(architecture: str, latent_channels: int, downsample: int, width: int) -> None:
     if architecture not in ARCHITECTURES:

@@ -92,8 +92,8 @@ def train_autoencoder(config: AutoencoderTrainConfig, autoencoder: Autoencoder |
     card = AutoencoderCard(
         name=config.name or AutoencoderCard.name, architecture=type(autoencoder).__name__,
         latent_channels=int(autoencoder.config.latent_channels), downsample=downsample_factor(autoencoder),
-        resolution=config.resolution, training_data=str(dataset.root), train_images=len(pairs),
-        settings=config.as_json(),
+        resolution=config.resolution, training_data=f"{len(pairs)} train images", train_images=len(pairs),
+        settings=config.card_settings(),
     )
     best_val_dice: float | None = None
     for step in range(config.steps):

@@ -71,7 +71,11 @@ def test_the_folder_is_a_diffusers_autoencoder_with_its_card(stage_one, val_mask
     assert card.val_mask_dice == pytest.approx(mask_reconstruction_dice(autoencoder, val_masks))
     assert card.resolution == RESOLUTION and card.downsample == 8 and card.latent_channels == 4
     assert card.steps in (20, 40) and card.train_images == 8
-    assert card.training_data == str(real_subset)
+    assert card.training_data == "8 train images"
+    assert card.settings["steps"] == STEPS and "data" not in card.settings and "out" not in card.settings
+    # Nothing on the card names the data folder, whose path may name a patient.
+    card_text = "".join(p.read_text() for p in out.rglob("*.json"))
+    assert real_subset.name not in card_text and str(real_subset) not in card_text
     # The scaling factor brings the mask latents near unit spread and is the one the loader sees.
     assert autoencoder.config.scaling_factor == pytest.approx(card.scaling_factor)
     assert card.scaling_factor > 0
