@@ -212,6 +212,9 @@ class ProjectActions(QObject):
         report = import_masks(self.window, Path(folder), correction_author())
         if report is not None:
             self.window.update_actions()
+            self.window.statusBar().showMessage(
+                f"Imported {len(report.imported)} mask(s) into project '{self.store.root.name}' "  # type: ignore[union-attr]
+                f"({self.store.image_count()} corrected image(s))", 5000)  # type: ignore[union-attr]
             show_report(self.window, report)
 
     def _model_version_of(self, stamp) -> str | None:  # noqa: ANN001

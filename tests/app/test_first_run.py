@@ -115,6 +115,7 @@ def test_first_run_import_masks_train_first_model_predict_and_next_to_correct(
     second = imported[1]  # the 30/200 TIFF: the brighter level is the polyp
     assert np.array_equal(second.mask, read_mask(kvasir / "masks" / f"{second.path.stem}.png"))
     assert panel.train_button.isEnabled() and "12 corrected images: ready to train" in panel.explanation.text()
+    assert "(12 corrected image(s))" in window.statusBar().currentMessage()
     shoot(window, qtbot, screenshots, "first-run-masks-imported.png")
 
     monkeypatch.setattr("leaf_app.ui.model_setup.first_model_settings", lambda count: SHORT_FIRST_MODEL)
@@ -132,6 +133,7 @@ def test_first_run_import_masks_train_first_model_predict_and_next_to_correct(
     assert doc.prediction_model.project_version == "v1"
     assert not panel.isVisible()
     assert "Mask by" in window.model_label.text() and "v1" in window.model_label.text()
+    assert np.array_equal(doc.mask, independent_mask(store, doc))  # the new model's mask, not a stale one
     overlay_differs_exactly_on_the_mask(window, doc)
     shoot(window, qtbot, screenshots, "first-run-first-model.png")
 
@@ -148,13 +150,28 @@ def test_first_run_import_masks_train_first_model_predict_and_next_to_correct(
     shoot(window, qtbot, screenshots, "first-run-next-to-correct.png")
 
 
-def independent_scores(store, docs) -> dict[Path, float]:
-    """Each image's mean ensemble uncertainty from the engine directly (not through the app)."""
+def v1_predictor(store):
+    """The engine's own predictor on the project's v1 (not through the app)."""
     from leaf_core.inference import Predictor
-    from leaf_core.io.images import read_image
     from leaf_core.model import LeafModel
 
-    predictor = Predictor(LeafModel.from_pretrained(store.models.get("v1").path))
+    return Predictor(LeafModel.from_pretrained(store.models.get("v1").path))
+
+
+def independent_mask(store, doc) -> np.ndarray:
+    """The image's single-step mask, seed 0, from the engine directly."""
+    from leaf_core.io.images import read_image
+
+    predictor = v1_predictor(store)
+    predictor.set_image(read_image(doc.path).rgb)
+    return predictor.predict(seed=0).mask
+
+
+def independent_scores(store, docs) -> dict[Path, float]:
+    """Each image's mean ensemble uncertainty from the engine directly (not through the app)."""
+    from leaf_core.io.images import read_image
+
+    predictor = v1_predictor(store)
     scores = {}
     for doc in docs:
         predictor.set_image(read_image(doc.path).rgb)
