@@ -34,6 +34,23 @@ class ImageEncoder(ModelMixin, ConfigMixin):
         encoder.load_state_dict({k: v for k, v in autoencoder.state_dict().items() if k in own}, strict=True)
         return encoder
 
+    def layers(self) -> list[torch.nn.Module]:
+        """The encoder's layers from the image side: TAESD's sequence, or KL's conv_in, down blocks,
+        mid block and output layers."""
+        if self.config.autoencoder_class == "AutoencoderKL":
+            encoder = self.encoder
+            return [encoder.conv_in, *encoder.down_blocks, encoder.mid_block, encoder.conv_norm_out, encoder.conv_out]
+        return list(self.encoder.layers)
+
+    def freeze_first_layers(self, count: int) -> None:
+        """Keep the first ``count`` layers as initialised: no gradients, and so no backward pass
+        through the full-resolution layers that cost most of a CPU training step."""
+        layers = self.layers()
+        if not 0 <= count < len(layers):
+            raise ValueError(f"frozen image encoder layers must be 0..{len(layers) - 1}, got {count}")
+        for layer in layers[:count]:
+            layer.requires_grad_(False)
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if self.config.autoencoder_class == "AutoencoderKL":
             moments = self.encoder(images)

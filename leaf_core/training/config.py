@@ -54,6 +54,7 @@ class TrainConfig:
     device: str | None = None
     resume: bool = False
     augment: bool = True
+    frozen_image_encoder_layers: int = 0  # the first N layers of E_theta stay as initialised (0: all train)
     progress_jsonl: bool = False
     name: str | None = None
 

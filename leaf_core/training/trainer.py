@@ -86,12 +86,13 @@ def train(config: TrainConfig, model: LeafModel | None = None) -> TrainResult:
     if not val_images and is_main:
         log.warning("no val split in %s: the last model is kept (no checkpoint selection)", config.data)
 
+    model.image_encoder.freeze_first_layers(config.frozen_image_encoder_layers)
     setup = make_alignment(model, config)
     alignment = setup.alignment
     trainables: dict[str, torch.nn.Module] = {"unet": model.unet, "image_encoder": model.image_encoder}
     if alignment is not None:
         trainables["projector"] = alignment.projector
-    parameters = [p for m in trainables.values() for p in m.parameters()]
+    parameters = [p for m in trainables.values() for p in m.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
     # Not prepared: accelerate would step it once per process per optimizer step.
     lr_scheduler = get_scheduler(LR_SCHEDULES[config.lr_schedule], optimizer, num_warmup_steps=config.warmup_steps,
@@ -235,7 +236,9 @@ def describe_card(model: LeafModel, config: TrainConfig, setup: AlignmentSetup, 
     card.training_data = f"{n_train} train images"
     card.alignment = setup.status
     card.teacher = str(config.teacher) if setup.alignment is not None else "none"
-    card.notes = [n for n in card.notes if not n.startswith("alignment")]
+    card.notes = [n for n in card.notes if not n.startswith(("alignment", "image encoder"))]
+    if config.frozen_image_encoder_layers:
+        card.notes.append(f"image encoder: first {config.frozen_image_encoder_layers} layers kept as initialised")
     if setup.unavailable is not None:
         card.notes.append(f"alignment requested but off: {setup.unavailable}")
 

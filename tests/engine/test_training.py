@@ -206,3 +206,33 @@ def test_lr_schedule_after_warmup_is_constant_or_decays_to_zero(synthetic_datase
         assert lrs[1:] == pytest.approx([1e-3] * 5)
     else:
         assert all(a > b for a, b in itertools.pairwise(lrs[1:])) and lrs[-1] < 2e-4
+
+
+def test_frozen_image_encoder_layers_stay_as_initialised_and_the_rest_train(synthetic_dataset, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_config(synthetic_dataset, run, steps=2, ema=False, frozen_image_encoder_layers=2), model=build_tiny_model())
+    initial = build_tiny_model().image_encoder.state_dict()
+    saved = saved_weights(run / "model", "image_encoder")
+    frozen = {k for k in saved if k.startswith(("encoder.layers.0.", "encoder.layers.1."))}
+    assert frozen and all(torch.equal(saved[k], initial[k]) for k in frozen)
+    trained = [k for k in saved if k not in frozen and k.endswith("weight")]
+    assert all(not torch.equal(saved[k], initial[k]) for k in trained)  # AdamW moves every other weight
+    assert "image encoder: first 2 layers kept as initialised" in LeafModel.from_pretrained(run / "model").card.notes
+
+
+def test_frozen_layers_count_from_the_image_side_for_both_autoencoders():
+    from leaf_core.model.autoencoder import build_autoencoder
+    from leaf_core.model.image_encoder import ImageEncoder
+
+    kl = ImageEncoder.from_autoencoder(build_autoencoder("AutoencoderKL", dict(
+        block_out_channels=(8, 16), down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2, norm_num_groups=8, latent_channels=4)))
+    kl.freeze_first_layers(2)  # conv_in and the first down block
+    frozen = {name for name, p in kl.named_parameters() if not p.requires_grad}
+    assert frozen == {n for n, _ in kl.named_parameters() if n.startswith(("encoder.conv_in.", "encoder.down_blocks.0."))}
+    from leaf_core.model import build_model
+
+    taesd = build_model("cpu", resolution=64).image_encoder  # the embedded TAESD: the 15 layers `--help` names
+    assert len(taesd.layers()) == 15 and isinstance(taesd.layers()[0], torch.nn.Conv2d)
+    with pytest.raises(ValueError, match="must be 0..14, got 15"):
+        taesd.freeze_first_layers(15)
