@@ -32,16 +32,17 @@ class FileList(QListWidget):
         super().__init__(parent)
         self.session = session
         self.setMinimumWidth(300)
-        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # keep the state and score at the end in view
+        # Rows as wide as the list, eliding in the middle, so the state and score at the end stay in
+        # view (with a horizontal scroll bar the rows would be clipped at the right instead).
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         session.documents_added.connect(self._on_added)
         session.current_changed.connect(self._on_current_changed)
         self.currentRowChanged.connect(self._on_row_changed)
 
     def _on_added(self, docs: list[ImageDocument]) -> None:
         for doc in docs:
-            item = QListWidgetItem(row_text(doc))
-            item.setToolTip(str(doc.path))
-            self.addItem(item)
+            self.addItem(QListWidgetItem(row_text(doc)))
             self.refresh(doc)
             doc.state_changed.connect(lambda _state, d=doc: self.refresh(d))
 
@@ -52,6 +53,7 @@ class FileList(QListWidget):
         if item is None:
             return
         item.setText(row_text(doc))
+        item.setToolTip(f"{row_text(doc)}\n{doc.path}")  # the whole row, however narrow the list
         item.setForeground(QColor(230, 80, 80) if doc.load_error else STATE_LOOK[doc.state][2])
 
     def _on_current_changed(self, index: int) -> None:

@@ -146,7 +146,10 @@ def test_first_run_import_masks_train_first_model_predict_and_next_to_correct(
     assert window.current is max(extras, key=lambda d: d.uncertainty_score)
     assert window.current.uncertainty_score == pytest.approx(independent_scores(store, extras)[window.current.path])
     row = window.session.documents.index(window.current)
-    assert f"uncertainty {window.current.uncertainty_score:.3f}" in window.file_list.item(row).text()
+    item = window.file_list.item(row)
+    assert f"uncertainty {window.current.uncertainty_score:.3f}" in item.text() and item.text() in item.toolTip()
+    # The row fits the list (elided in the middle), so its score at the end is on screen.
+    assert window.file_list.visualItemRect(item).right() <= window.file_list.viewport().width()
     shoot(window, qtbot, screenshots, "first-run-next-to-correct.png")
 
 
