@@ -52,8 +52,9 @@ class FileList(QListWidget):
         item = self.item(row)
         if item is None:
             return
-        item.setText(row_text(doc))
-        item.setToolTip(f"{row_text(doc)}\n{doc.path}")  # the whole row, however narrow the list
+        text = row_text(doc)
+        item.setText(text)
+        item.setToolTip(f"{text}\n{doc.path}")  # the whole row, however narrow the list
         item.setForeground(QColor(230, 80, 80) if doc.load_error else STATE_LOOK[doc.state][2])
 
     def _on_current_changed(self, index: int) -> None:

@@ -200,8 +200,7 @@ class ProjectActions(QObject):
         self.window.recovery.save_now()
         self.window.update_actions()
         self.window.statusBar().showMessage(
-            f"Saved '{doc.name}' into project '{self.store.root.name}' "  # type: ignore[union-attr]
-            f"({self.store.image_count()} corrected image(s))", 5000)  # type: ignore[union-attr]
+            f"Saved '{doc.name}' into {self._project_summary()}", 5000)
 
     def import_masks_dialog(self) -> None:
         """Ask for a folder of masks made elsewhere and save them as corrections of the open images."""
@@ -213,9 +212,13 @@ class ProjectActions(QObject):
         if report is not None:
             self.window.update_actions()
             self.window.statusBar().showMessage(
-                f"Imported {len(report.imported)} mask(s) into project '{self.store.root.name}' "  # type: ignore[union-attr]
-                f"({self.store.image_count()} corrected image(s))", 5000)  # type: ignore[union-attr]
+                f"Imported {len(report.imported)} mask(s) into {self._project_summary()}", 5000)
             show_report(self.window, report)
+
+    def _project_summary(self) -> str:
+        """"project 'name' (N corrected image(s))", for status messages after a save."""
+        return (f"project '{self.store.root.name}' "  # type: ignore[union-attr]
+                f"({self.store.image_count()} corrected image(s))")  # type: ignore[union-attr]
 
     def _model_version_of(self, stamp) -> str | None:  # noqa: ANN001
         """The version of this project that made the mask ("v2"), else the model's label, else None."""
