@@ -111,6 +111,12 @@ class ImageDocument:
         self.image_loaded.emit()
 
     @property
+    def store_frame(self) -> int | None:
+        """The frame as the corrections store keys it: only a multi-frame file has one."""
+        meta = self.image.meta if self.image is not None else None
+        return meta.frame if meta is not None and (meta.number_of_frames or 1) > 1 else None
+
+    @property
     def is_grey(self) -> bool:
         """True when the image has modality values that can be re-windowed."""
         return self.image is not None and getattr(self.image, "intensity", None) is not None

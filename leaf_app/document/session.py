@@ -14,7 +14,8 @@ from leaf_core.tasks import Task, infer_task
 
 
 class Session:
-    """The file list. Events: ``documents_added(list)``, ``current_changed(index)``, ``task_changed(task)``."""
+    """The file list. Events: ``documents_added(list)``, ``current_changed(index)``, ``task_changed(task)``,
+    ``document_loaded(doc)`` (its image was just read)."""
 
     def __init__(self, task: Task | None = None) -> None:
         self.documents: list[ImageDocument] = []
@@ -24,6 +25,7 @@ class Session:
         self.documents_added = Event()
         self.current_changed = Event()
         self.task_changed = Event()
+        self.document_loaded = Event()
 
     @property
     def current(self) -> ImageDocument | None:
@@ -83,6 +85,7 @@ class Session:
                 inferred = infer_task(doc.path, image.meta.modality)
                 if inferred is not None and inferred != self.task:
                     self.set_task(inferred, by_user=False)
+            self.document_loaded.emit(doc)
         return doc
 
     def set_current(self, index: int) -> None:

@@ -235,8 +235,9 @@ class MainWindow(QMainWindow):
         self.prediction.predict([doc])
 
     def predict_all(self) -> None:
-        """Predict every image not predicted yet (corrections are never overwritten)."""
-        todo = [d for d in self.session.documents if d.state is DocState.NOT_PREDICTED and not d.load_error]
+        """Predict every image not predicted yet (corrections, saved ones included, are never overwritten)."""
+        todo = [d for d in self.session.documents
+                if d.state is DocState.NOT_PREDICTED and not d.load_error and not self.project.has_correction(d)]
         self.prediction.predict(todo)
 
     def compute_uncertainty(self) -> None:

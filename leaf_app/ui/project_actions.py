@@ -20,14 +20,14 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
-from leaf_app.document.image_document import ImageDocument
+from leaf_app.document.image_document import DocState, ImageDocument
 from leaf_app.ui.actions import guarded
 from leaf_app.ui.dialogs import TITLE, show_error
 from leaf_app.ui.finetune_dialog import FinetuneDialog
 from leaf_app.ui.import_masks import import_masks, show_report
 from leaf_app.ui.model_versions import ModelVersionsMenu
 from leaf_core.errors import LeafError
-from leaf_core.project.store import CATALOG_NAME, CorrectionStore
+from leaf_core.project.store import CATALOG_NAME, CorrectionRecord, CorrectionStore
 
 if TYPE_CHECKING:
     from leaf_app.ui.main_window import MainWindow
@@ -55,7 +55,7 @@ class ProjectActions(QObject):
         self.store: CorrectionStore | None = None
         self.finetune_dialog: FinetuneDialog | None = None
         self._model_pending = False  # the project's current version waits for a task to be chosen
-        self._image_keys: dict[Path, str] = {}  # the store's key of each open image, read once
+        self._image_keys: dict[tuple[Path, int | None], str] = {}  # the store's key of each open image, read once
 
         self.actions = {
             "new_project": self._action("&New project…", (), self.new_project_dialog),
@@ -79,6 +79,7 @@ class ProjectActions(QObject):
         window.menus["model_versions"] = self.versions_menu
 
         window.session.task_changed.connect(self._on_task_changed)
+        window.session.document_loaded.connect(self.show_saved_correction)
         QApplication.instance().aboutToQuit.connect(self._stop_training)
         self._update()
         self._reopen_last_project()
@@ -120,8 +121,10 @@ class ProjectActions(QObject):
         current = store.models.current()
         if current is not None and self.window.prediction.model_override is None:  # --model wins
             self._switch_model(current.path)
+        for doc in self.window.session.documents:
+            self.show_saved_correction(doc)
         self._update()
-        self.window.statusBar().showMessage(f"Project '{store.root.name}': {store.image_count()} corrected image(s)", 5000)
+        self.window.statusBar().showMessage(f"Opened {self._project_summary()}", 5000)
 
     def _reopen_last_project(self) -> None:
         folder = self.window.settings.value(LAST_PROJECT_KEY, "")
@@ -144,12 +147,32 @@ class ProjectActions(QObject):
 
     def has_correction(self, doc: ImageDocument) -> bool:
         """True when the open project holds a correction of the document's image."""
+        return self.saved_correction(doc) is not None
+
+    def saved_correction(self, doc: ImageDocument) -> CorrectionRecord | None:
+        """The open project's latest correction of the document's image (None: none, or no project)."""
         if self.store is None:
-            return False
-        key = self._image_keys.get(doc.path)
+            return None
+        place = (doc.path, doc.store_frame)
+        key = self._image_keys.get(place)
         if key is None:
-            key = self._image_keys[doc.path] = self.store.image_key_for(doc.path)
-        return self.store.latest_correction(key) is not None
+            key = self._image_keys[place] = self.store.image_key_for(*place)
+        return self.store.latest_correction(key)
+
+    def show_saved_correction(self, doc: ImageDocument) -> None:
+        """Put the project's saved correction on an image just opened, so the work of an earlier
+        session is what the user sees (and Predict all leaves it alone)."""
+        if not doc.is_loaded or doc.state is not DocState.NOT_PREDICTED:
+            return
+        try:
+            record = self.saved_correction(doc)
+            if record is None or (record.height, record.width) != doc.shape:
+                return
+            mask = record.read_corrected_mask()
+        except LeafError as error:  # the project's copy went missing: the image opens without it
+            log.warning("cannot show the saved correction of %s: %s", doc.path.name, error)
+            return
+        doc.restore_mask(mask, DocState.SAVED)
 
     def corrected_count(self) -> int:
         """How many images the open project holds corrections for (0 without a project)."""
@@ -180,9 +203,6 @@ class ProjectActions(QObject):
         if self.ensure_store() is None:
             return
         task = self.window.session.task
-        meta = doc.image.meta
-        # A frame is part of the image's identity only in a multi-frame file (as the store keys it).
-        frame = meta.frame if (meta.number_of_frames or 1) > 1 else None
         redactions = self.window.redaction.boxes_to_save(doc, self.store)  # type: ignore[arg-type]
         if redactions is None:  # the user chose to draw redaction boxes first
             return
@@ -193,7 +213,7 @@ class ProjectActions(QObject):
             self._model_version_of(doc.prediction_model),
             correction_author(),
             task=task.name if task else None,
-            frame=frame,
+            frame=doc.store_frame,
             redactions=redactions,
         )
         doc.mark_saved()

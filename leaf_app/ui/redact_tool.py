@@ -100,7 +100,7 @@ class RedactTool(QObject):
         if store is None or doc.load_error:
             return ()
         try:
-            record = store.latest_correction(store.image_key_for(doc.path, _frame_of(doc)))
+            record = store.latest_correction(store.image_key_for(doc.path, doc.store_frame))
         except LeafError:  # the file went away since it was opened: no saved boxes to show
             return ()
         return () if record is None else record.redactions
@@ -218,8 +218,3 @@ def confirm_save_without_boxes(parent: QWidget, name: str) -> bool:
     )
     return answer == QMessageBox.StandardButton.Save
 
-
-def _frame_of(doc: ImageDocument) -> int | None:
-    """The frame as the store keys it: only multi-frame files have one."""
-    meta = doc.image.meta if doc.image is not None else None
-    return meta.frame if meta is not None and (meta.number_of_frames or 1) > 1 else None

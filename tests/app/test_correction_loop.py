@@ -136,6 +136,20 @@ def test_ctrl_s_saves_corrections_into_a_new_project(make_window, monkeypatch, q
     assert second.project.store is not None and second.project.store.root == store.root
     assert "polyps" in second.windowTitle()
 
+    # ... and the images opened again show their saved corrections (the latest revision), which
+    # Predict all leaves alone
+    second.set_task("colonoscopy")
+    second.prediction.set_model_dir(tiny_model_dir)
+    second.open_paths(kvasir_images[:3])
+    second.actions["predict_all"].trigger()  # the two images not shown yet are not read, and not predicted
+    qtbot.waitUntil(lambda: not second.prediction.busy, timeout=60_000)
+    for index, record in enumerate(rows):
+        second.session.set_current(index)
+        shown = second.current
+        latest = store.history(record.image_key)[-1].read_corrected_mask()
+        assert shown.state is DocState.SAVED and second.file_list.item(index).text().startswith("✓")
+        assert (shown.mask == latest).all() and (shown.mask == window.session.documents[index].mask).all()
+
 
 def test_finetune_from_the_menu_then_switch_versions(make_window, monkeypatch, qtbot, tmp_path, kvasir_images,
                                                     tiny_model_dir):
