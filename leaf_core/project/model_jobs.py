@@ -40,6 +40,7 @@ class FinetuneSettings:
     """Input size of a new model (None: the preset's); a fine-tune keeps its start model's."""
     warmup_steps: int | None = None  # None: the command's default
     val_every: int | None = None  # None: the command's default
+    frozen_image_encoder_layers: int | None = None  # None: the command's default (all layers train)
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,8 @@ def build_command(
             command += ["--resolution", str(settings.resolution)]
     command += ["--data", str(dataset_dir), "--out", str(out_dir), "--seed", str(settings.seed), "--progress-jsonl"]
     optional = (("--steps", settings.steps), ("--batch-size", settings.batch_size), ("--lr", settings.learning_rate),
-                ("--warmup-steps", settings.warmup_steps), ("--val-every", settings.val_every))
+                ("--warmup-steps", settings.warmup_steps), ("--val-every", settings.val_every),
+                ("--frozen-image-encoder-layers", settings.frozen_image_encoder_layers))
     for flag, value in optional:
         if value is not None:
             command += [flag, repr(value)]

@@ -56,6 +56,8 @@ def test_first_finetune_without_a_model_starts_from_the_cpu_preset(qtbot, filled
     start_from, settings, job = calls[0]
     assert start_from is None and settings.steps == 120 and job.kind == "train"
     assert settings.resolution == recipe.resolution and f"--resolution {recipe.resolution}" in " ".join(job.command)
+    frozen = recipe.frozen_image_encoder_layers
+    assert frozen and f"--frozen-image-encoder-layers {frozen}" in " ".join(job.command)
     assert "--preset" in job.command and "--autoencoder" not in job.command  # the embedded TAESD
     assert job.notice is None  # no stage one: nothing more happens than the user asked for
     assert created.args == ["v1"]
