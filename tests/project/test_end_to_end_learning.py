@@ -8,6 +8,7 @@ fine-tune from that version do not make it worse on the (grown) validation split
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from pathlib import Path
 
@@ -19,13 +20,15 @@ from leaf_core.io.dataset_folder import DatasetFolder
 from leaf_core.io.masks import read_mask
 from leaf_core.metrics import dice_score
 from leaf_core.model import LeafModel
+from leaf_core.project.first_model import first_model_settings
 from leaf_core.project.job_progress import JobDone, ProgressParser, Validation
 from leaf_core.project.model_jobs import FinetuneSettings, commit_job, prepare_job
 from leaf_core.project.store import CorrectionStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared]
 
-FIRST_MODEL = FinetuneSettings(steps=250, batch_size=4, resolution=64)  # the cpu preset's learning rate
+# The app's first-model recipe (frozen encoder layers included), shorter and at 64 px.
+FIRST_MODEL = dataclasses.replace(first_model_settings(20), steps=250, resolution=64)
 SECOND_FINETUNE = FinetuneSettings(steps=60, learning_rate=1e-4, batch_size=2)
 
 
