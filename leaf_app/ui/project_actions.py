@@ -236,7 +236,7 @@ class ProjectActions(QObject):
             show_report(self.window, report)
 
     def _project_summary(self) -> str:
-        """"project 'name' (N corrected image(s))", for status messages after a save."""
+        """"project 'name' (N corrected image(s))", for the status bar after opening, saving or importing."""
         return (f"project '{self.store.root.name}' "  # type: ignore[union-attr]
                 f"({self.store.image_count()} corrected image(s))")  # type: ignore[union-attr]
 
