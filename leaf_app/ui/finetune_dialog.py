@@ -80,11 +80,13 @@ class FinetuneDialog(QDialog):
         self._job: ModelJob | None = None
         self._new_version: str | None = None
         self._baseline_dice: float | None = None
+        self._notes: list[str] = []
         self._close_when_cancelled = False
         self.runner = JobRunner(store.models, self)
         self.runner.started.connect(self._on_started)
         self.runner.progress.connect(self._on_progress)
         self.runner.validated.connect(self._on_validated)
+        self.runner.noticed.connect(self._on_notice)
         self.runner.finished.connect(self._on_finished)
         self.runner.failed.connect(self._on_failed)
         self.runner.cancelled.connect(self._on_cancelled)
@@ -217,6 +219,7 @@ class FinetuneDialog(QDialog):
         self._job = job
         self._new_version = None
         self._baseline_dice = None
+        self._notes = []  # the job's notices, kept in the status line once it finished
         self.result_box.hide()
         self.status.setStyleSheet("")
         self.status.setText("Starting training...")
@@ -244,6 +247,10 @@ class FinetuneDialog(QDialog):
         notice = f"{self._job.notice} " if self._job is not None and self._job.notice else ""
         self.status.setText(f"{notice}Training on {device or 'the ' + self.device.text()}...")
 
+    def _on_notice(self, message: str) -> None:
+        self._notes.append(f"Note: {message.rstrip('.')}.")
+        self.status.setText(f"{self.status.text()} {self._notes[-1]}")
+
     def _on_progress(self, step: int, total_steps: int, loss: float) -> None:
         self.progress_bar.setRange(0, max(total_steps, 1))
         self.progress_bar.setValue(step)
@@ -270,7 +277,7 @@ class FinetuneDialog(QDialog):
         self._reset_controls(close_label="Close")
         new_dice = models.get(version).val_dice
         current = models.current()
-        self.status.setText(f"Training finished: {version} was added to the project.")
+        self.status.setText(" ".join([f"Training finished: {version} was added to the project.", *self._notes]))
         if current is None:
             models.set_current(version)
             self.currentVersionChanged.emit(version)

@@ -15,7 +15,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
-from leaf_core.project.job_progress import JobDone, JobError, JobStarted, ProgressParser, StepProgress, Validation
+from leaf_core.project.job_progress import (
+    JobDone, JobError, JobNotice, JobStarted, ProgressParser, StepProgress, Validation,
+)
 from leaf_core.project.model_jobs import ModelJob, plain_failure_message, produced_model_dir
 from leaf_core.project.versions import ModelVersions
 
@@ -29,6 +31,7 @@ class JobRunner(QObject):
     started = Signal(int, str)  # total_steps, device ("cpu", "cuda", ...)
     progress = Signal(int, int, float)  # step, total_steps, loss (NaN for a job that does not train)
     validated = Signal(int, float)  # step, val Dice
+    noticed = Signal(str)  # a line for the user; the job goes on (e.g. "alignment off: ...")
     finished = Signal(str)  # the produced model folder
     failed = Signal(str)  # a plain message for the user
     cancelled = Signal()
@@ -125,6 +128,8 @@ class JobRunner(QObject):
                 self._done = event
             elif isinstance(event, JobError):
                 self._error = event
+            elif isinstance(event, JobNotice):
+                self.noticed.emit(event.message)
 
     def _on_error(self, error: QProcess.ProcessError) -> None:
         # A program that never started gets no finished signal; the rest end in _on_finished.

@@ -123,6 +123,7 @@ class ModelSetup(QObject):
         runner.started.connect(self._on_started)
         runner.progress.connect(self._on_progress)
         runner.validated.connect(self._on_validated)
+        runner.noticed.connect(lambda message: self.window.statusBar().showMessage(f"{self._what}: {message}", 15000))
         runner.finished.connect(self._on_finished)
         runner.failed.connect(self._on_failed)
         runner.cancelled.connect(self._on_cancelled)

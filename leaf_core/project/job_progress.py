@@ -45,7 +45,14 @@ class JobError:
     message: str
 
 
-ProgressEvent = JobStarted | StepProgress | Validation | JobDone | JobError
+@dataclass(frozen=True)
+class JobNotice:
+    """A line the job wants its user to read; the job goes on (stage one first, alignment off)."""
+
+    message: str
+
+
+ProgressEvent = JobStarted | StepProgress | Validation | JobDone | JobError | JobNotice
 
 
 def parse_progress_line(line: str) -> ProgressEvent | None:
@@ -90,6 +97,8 @@ def _event_from_record(record: dict) -> ProgressEvent | None:
         )
     if event == "error":
         return JobError(message=str(record.get("message") or "training failed"))
+    if event in ("notice", "alignment_off") and record.get("message"):
+        return JobNotice(message=str(record["message"]))
     return None
 
 

@@ -42,6 +42,8 @@ def write_model(folder, dice):
 if mode in ("ok", "ok-train"):
     emit(event="start", total_steps=4, device="cpu")
     print("not a JSON line", flush=True)
+    emit(event="alignment_off", message="alignment off: no teacher; training without feature alignment")
+    emit(event="notice")  # no message: nothing to show
     emit(event="val", step=0, val_dice=0.5)
     for i in range(1, 5):
         emit(event="step", step=i, total_steps=4, loss=1.0 / i, lr=1e-4)

@@ -100,6 +100,8 @@ def test_success_offers_to_switch_and_switch_changes_current(qtbot, filled_store
         "New version v2: val Dice 0.750 vs current v1: 0.500. Switch to the new version?"
     )
     assert filled_store.models.get("v2").parent == "v1"
+    assert dialog.status.text() == ("Training finished: v2 was added to the project. "
+                                    "Note: alignment off: no teacher; training without feature alignment.")
     with qtbot.waitSignal(dialog.currentVersionChanged, timeout=TIMEOUT_MS) as changed:
         qtbot.mouseClick(dialog.switch_button, Qt.MouseButton.LeftButton)
     assert changed.args == ["v2"] and filled_store.models.current_version() == "v2"

@@ -41,8 +41,9 @@ def runner(qtbot, filled_store):
 @pytest.mark.parametrize("kind, mode", [("finetune", "ok"), ("train", "ok-train")])
 def test_successful_job_reports_progress_and_its_model(qtbot, runner, filled_store, fake_job_command, kind, mode) -> None:
     job = _fake_job(filled_store, fake_job_command, mode, kind)
-    steps, validations, started = [], [], []
+    steps, validations, started, notices = [], [], [], []
     runner.started.connect(lambda total, device: started.append((total, device)))
+    runner.noticed.connect(notices.append)
     runner.progress.connect(lambda step, total, loss: steps.append((step, total, loss)))
     runner.validated.connect(lambda step, dice: validations.append((step, dice)))
     with qtbot.waitSignal(runner.finished, timeout=TIMEOUT_MS) as finished:
@@ -50,6 +51,7 @@ def test_successful_job_reports_progress_and_its_model(qtbot, runner, filled_sto
     assert started == [(4, "cpu")]
     assert steps == [(1, 4, 1.0), (2, 4, 0.5), (3, 4, pytest.approx(1 / 3)), (4, 4, 0.25)]
     assert validations == [(0, 0.5), (4, 0.75)]  # the second arrived in two pieces
+    assert notices == ["alignment off: no teacher; training without feature alignment"]
     expected = job.out_dir / "model" if kind == "train" else job.out_dir
     assert Path(finished.args[0]) == expected
     assert not runner.is_running()

@@ -14,6 +14,7 @@ from leaf_core.errors import LeafError
 from leaf_core.project.job_progress import (
     JobDone,
     JobError,
+    JobNotice,
     JobStarted,
     ProgressParser,
     StepProgress,
@@ -90,6 +91,8 @@ def test_progress_parser_handles_partial_lines_and_garbage() -> None:
     assert parser.finish() == [JobDone(Path("/x"), 0.7)]
     assert parse_progress_line('{"event": "error", "message": "disk full"}') == JobError("disk full")
     assert parse_progress_line('{"event": "mystery"}') is None
+    assert parse_progress_line('{"event": "alignment_off", "message": "alignment off: x"}') == JobNotice("alignment off: x")
+    assert parse_progress_line('{"event": "notice", "message": "stage one first"}') == JobNotice("stage one first")
 
 
 def test_plain_failure_messages() -> None:
