@@ -166,7 +166,8 @@ def main(argv: list[str] | None = None) -> dict:
     tag = args.tag or "app default"
     work = args.work or Path(tempfile.mkdtemp(prefix="leaf-cold-start-"))
     report = json.loads(args.out.read_text()) if args.out.exists() else {"runs": []}
-    invocation = {"benchmark_command": command_line(__file__, argv), "machine": machine(), "threads": args.threads}
+    invocation = {"benchmark_command": command_line(__file__, argv), "machine": machine(), "threads": args.threads,
+                  "draw_seed": args.seed}
     for name in args.datasets:
         train_ids = DatasetFolder(args.data_root / name).split("train")
         order = [train_ids[i] for i in np.random.default_rng(args.seed).permutation(len(train_ids))]
@@ -193,9 +194,12 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def _store(report: dict, record: dict, out: Path) -> None:
-    """Add a run (replacing an earlier one of the same dataset, k, selection and recipe) and save."""
-    key = (record["dataset"], record["k"], record["selection"], record["recipe"])
-    report["runs"] = [r for r in report["runs"] if (r["dataset"], r["k"], r["selection"], r.get("recipe")) != key]
+    """Add a run (replacing an earlier one of the same dataset, k, selection, recipe and draw of
+    corrections) and save."""
+    def key(run: dict) -> tuple:
+        return run["dataset"], run["k"], run["selection"], run.get("recipe"), run.get("draw_seed", 0)
+
+    report["runs"] = [r for r in report["runs"] if key(r) != key(record)]
     report["runs"].append(record)
     write_json(out, report)
 

@@ -1,8 +1,8 @@
 """The supervised U-Net a user would pick instead of LEAF: MONAI's BasicUNet with Dice + BCE.
 
 It sees its data exactly as the LEAF trainer does: the same training pairs at the same resolution
-(``leaf_core.training.pairs.TrainingPairs``), the same batch order and the same seeded flips
-(``TrainingPairs.batch`` with the flips of ``leaf_core.training.seeding.draw_samples``), validation on `val` to keep the
+(``leaf_core.training.pairs.TrainingPairs``), the same batch order and the same seeded poses
+(``TrainingPairs.batch`` with the poses of ``leaf_core.training.seeding.draw_samples``), validation on `val` to keep the
 best network, and scores at each mask's original size with LEAF's own resize-back and threshold
 (``leaf_core.inference.preprocessing``, ``leaf_core.metrics``). Only the network, its loss and its
 learning rate differ.
@@ -146,13 +146,13 @@ def score(network: torch.nn.Module, images: list[LabelledImage], resolution: int
 
 def training_batch(pairs: TrainingPairs, step: int, batch_size: int, seed: int,
                    augment: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """The LEAF trainer's batch of step ``step`` on one process: the same samples, the same flips.
+    """The LEAF trainer's batch of step ``step`` on one process: the same samples, the same poses.
     Images (B, 3, R, R) in [-1, 1], masks (B, 1, R, R) in {0, 1}."""
     positions = range(step * batch_size, (step + 1) * batch_size)
-    # A sample's flips are the first draws of its generator, so they do not depend on the
+    # A sample's pose comes from the first draws of its generator, so it does not depend on the
     # timestep and noise arguments, which the U-Net has no use for.
-    flips = draw_samples(seed, positions, 1, 0.0, (1, 1, 1), augment).flips
-    images, masks, _ = pairs.batch(pairs.indices_at(positions, seed), flips)
+    poses = draw_samples(seed, positions, 1, 0.0, (1, 1, 1), augment).poses
+    images, masks, _ = pairs.batch(pairs.indices_at(positions, seed), poses)
     return images, masks
 
 

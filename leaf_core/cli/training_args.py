@@ -39,7 +39,9 @@ def add_training_arguments(parser: argparse.ArgumentParser, defaults: TrainConfi
     parser.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"], default=None,
                         help="default: bf16 on a GPU, none on the CPU")
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: CUDA when present")
-    parser.add_argument("--no-augment", dest="augment", action="store_false")
+    parser.add_argument("--no-augment", dest="augment", action="store_false", help="no random flips")
+    parser.add_argument("--quarter-turns", action="store_true",
+                        help="random quarter turns besides the flips (all eight poses of a square)")
     parser.add_argument("--frozen-image-encoder-layers", type=int, default=defaults.frozen_image_encoder_layers,
                         help="keep the image encoder's first N layers as initialised (no backward through "
                         "them: faster on a CPU; TAESD has 15); default: all train")
@@ -57,7 +59,8 @@ def training_settings(args: argparse.Namespace) -> dict[str, object]:
         grad_accum=args.grad_accum, ema=args.ema, ema_decay=args.ema_decay, align_weight=args.align_weight,
         teacher=args.teacher, final_timestep_fraction=args.final_timestep_fraction, align_block=args.align_block,
         seed=args.seed, val_every=args.val_every, checkpoint_every=args.checkpoint_every,
-        mixed_precision=args.mixed_precision, device=args.device, augment=args.augment, resume=args.resume,
+        mixed_precision=args.mixed_precision, device=args.device, augment=args.augment, quarter_turns=args.quarter_turns,
+        resume=args.resume,
         frozen_image_encoder_layers=args.frozen_image_encoder_layers,
         name=args.name, progress_jsonl=args.progress_jsonl,
     )

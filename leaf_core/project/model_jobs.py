@@ -41,6 +41,7 @@ class FinetuneSettings:
     warmup_steps: int | None = None  # None: the command's default
     val_every: int | None = None  # None: the command's default
     frozen_image_encoder_layers: int | None = None  # None: the command's default (all layers train)
+    quarter_turns: bool = False  # random quarter turns besides the flips
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,8 @@ def build_command(
     for flag, value in optional:
         if value is not None:
             command += [flag, repr(value)]
+    if settings.quarter_turns:
+        command.append("--quarter-turns")
     return command
 
 

@@ -38,7 +38,7 @@ from leaf_core.training.autoencoder_config import (
     WEIGHTS_DIR, AutoencoderCard, AutoencoderTrainConfig, autoencoder_architecture,
 )
 from leaf_core.training.losses import soft_dice_loss
-from leaf_core.training.pairs import TrainingPairs, random_flips
+from leaf_core.training.pairs import TrainingPairs, random_poses
 from leaf_core.training.progress import ProgressReporter
 from leaf_core.training.seeding import hash_seed
 
@@ -99,7 +99,7 @@ def train_autoencoder(config: AutoencoderTrainConfig, autoencoder: Autoencoder |
     for step in range(config.steps):
         generator = torch.Generator().manual_seed(hash_seed(config.seed, step))
         indices = pairs.indices_for_step(step, config.batch_size, config.seed)
-        images, masks, _ = pairs.batch(indices, random_flips(len(indices), generator, config.augment))
+        images, masks, _ = pairs.batch(indices, random_poses(len(indices), generator, config.augment))
         loss = reconstruction_loss(autoencoder, masks.to(device), images.to(device), config)
         if not math.isfinite(loss.total.item()):
             raise LeafError(f"autoencoder training diverged at step {step + 1} (loss {loss.total.item()}); try a lower --lr")

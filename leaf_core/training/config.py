@@ -53,7 +53,8 @@ class TrainConfig:
     mixed_precision: str | None = None
     device: str | None = None
     resume: bool = False
-    augment: bool = True
+    augment: bool = True  # random horizontal and vertical flips
+    quarter_turns: bool = False  # with augment, random quarter turns too: for images with no up (polyps, skin)
     frozen_image_encoder_layers: int = 0  # the first N layers of E_theta stay as initialised (0: all train)
     progress_jsonl: bool = False
     name: str | None = None

@@ -1,4 +1,5 @@
-"""Training pairs held in memory at the model's resolution, and a seeded batch order."""
+"""Training pairs held in memory at the model's resolution, a seeded batch order, and the poses
+(flips, quarter turns) augmentation gives each sample."""
 
 from __future__ import annotations
 
@@ -6,6 +7,11 @@ import numpy as np
 import torch
 from PIL import Image
 from tqdm import tqdm
+
+Pose = tuple[bool, bool, bool]
+"""(horizontal flip, vertical flip, transpose), applied in that order; with the transpose the
+eight poses are all of a square's flips and quarter turns."""
+UPRIGHT: Pose = (False, False, False)
 
 from leaf_core.errors import LeafError
 from leaf_core.inference.preprocessing import resize_rgb, uint8_to_signed
@@ -56,42 +62,48 @@ class TrainingPairs:
         """The sample indices of step ``step`` when every step takes the next ``batch_size`` positions."""
         return self.indices_at(range(step * batch_size, (step + 1) * batch_size), seed)
 
-    def batch(self, indices: np.ndarray, flips: list[tuple[bool, bool]]) -> tuple[torch.Tensor, torch.Tensor, list[tuple[int, bool, bool]]]:
+    def batch(self, indices: np.ndarray, poses: list[Pose]) -> tuple[torch.Tensor, torch.Tensor, list[tuple[int, Pose]]]:
         """Images (B, 3, R, R) in [-1, 1], masks (B, 1, R, R) in {0, 1}, and each sample's
-        (index, horizontal flip, vertical flip), each sample flipped as ``flips`` says."""
+        (index, pose), each sample posed as ``poses`` says."""
         images = uint8_to_signed(torch.from_numpy(self.images[indices]).permute(0, 3, 1, 2))
         masks = torch.from_numpy(self.masks[indices]).unsqueeze(1).float()
         keys = []
-        for i, (horizontal, vertical) in enumerate(flips):
+        for i, (horizontal, vertical, transpose) in enumerate(poses):
             dims = [dim for dim, flip in ((2, horizontal), (1, vertical)) if flip]  # (C, H, W): W=2, H=1
             if dims:
                 images[i] = images[i].flip(dims=dims)
                 masks[i] = masks[i].flip(dims=dims)
-            keys.append((int(indices[i]), bool(horizontal), bool(vertical)))
+            if transpose:
+                images[i] = images[i].transpose(1, 2).clone()
+                masks[i] = masks[i].transpose(1, 2).clone()
+            keys.append((int(indices[i]), (bool(horizontal), bool(vertical), bool(transpose))))
         return images, masks, keys
 
 
-def random_flips(count: int, generator: torch.Generator, augment: bool) -> list[tuple[bool, bool]]:
-    """(horizontal, vertical) flips of ``count`` samples, each with probability 1/2 when ``augment``.
-    The draws are made either way, so what follows in the generator does not depend on ``augment``."""
-    draws = (torch.rand(count, 2, generator=generator) < 0.5).tolist()
-    return [(bool(h), bool(v)) if augment else (False, False) for h, v in draws]
+def random_poses(count: int, generator: torch.Generator, augment: bool, quarter_turns: bool = False) -> list[Pose]:
+    """The poses of ``count`` samples: with ``augment``, each flip with probability 1/2, and with
+    ``quarter_turns`` too the transpose (so each of the eight poses with probability 1/8). The flip
+    draws are made either way, so what follows in the generator does not depend on ``augment``."""
+    draws = (torch.rand(count, 3 if quarter_turns else 2, generator=generator) < 0.5).tolist()
+    if not augment:
+        return [UPRIGHT] * count
+    return [(bool(d[0]), bool(d[1]), quarter_turns and bool(d[2])) for d in draws]
 
 
 class MaskLatentCache:
-    """Mask latents by (sample index, flips): the mask autoencoder is frozen, so each variant of a
+    """Mask latents by (sample index, pose): the mask autoencoder is frozen, so each variant of a
     mask is encoded once per run instead of once per step. Each mask is encoded alone: a latent
     must not depend on which other masks happened to be missing with it (convolutions round
     differently per batch size), or a resumed run, or one on another number of processes, would
     train on latents that differ in the last bits."""
 
     def __init__(self) -> None:
-        self._latents: dict[tuple[int, bool, bool], torch.Tensor] = {}
+        self._latents: dict[tuple[int, Pose], torch.Tensor] = {}
 
     def __len__(self) -> int:
         return len(self._latents)
 
-    def latents(self, keys: list[tuple[int, bool, bool]], masks: torch.Tensor, encode) -> torch.Tensor:
+    def latents(self, keys: list[tuple[int, Pose]], masks: torch.Tensor, encode) -> torch.Tensor:
         """Latents for ``masks`` (B, 1, R, R); ``encode`` maps the missing masks to latents."""
         for i, key in enumerate(keys):
             if key not in self._latents:

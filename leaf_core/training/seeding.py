@@ -1,7 +1,7 @@
 """Every random draw of training from (seed, position) alone.
 
 A training sample is the sample at a global position of the training stream: its image (the
-seeded epoch order), flips, timestep and noise come from (seed, position), never from the batch
+seeded epoch order), pose, timestep and noise come from (seed, position), never from the batch
 it falls in or the process it lands on. So one process with a global batch of 4 and two
 processes with 2 each draw exactly the same, and a resumed run continues the same stream.
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from leaf_core.training.pairs import random_flips
+from leaf_core.training.pairs import Pose, random_poses
 
 DROPOUT_STREAM = 1  # keeps the dropout seeds of step s apart from the sample seeds
 
@@ -35,21 +35,21 @@ def sample_timesteps(count: int, num_train_timesteps: int, final_fraction: float
 class SampleDraws:
     """What chance decides for the training samples of one process's micro-batch."""
 
-    flips: list[tuple[bool, bool]]
+    poses: list[Pose]
     timesteps: torch.Tensor  # (B,) long
     noise: torch.Tensor  # (B, C, h, w)
 
 
 def draw_samples(seed: int, positions: range, num_train_timesteps: int, final_fraction: float,
-                 latent_shape: tuple[int, int, int], augment: bool) -> SampleDraws:
-    """The flips, timestep and noise of the samples at ``positions``, each from its own generator."""
-    flips, timesteps, noise = [], [], []
+                 latent_shape: tuple[int, int, int], augment: bool, quarter_turns: bool = False) -> SampleDraws:
+    """The pose, timestep and noise of the samples at ``positions``, each from its own generator."""
+    poses, timesteps, noise = [], [], []
     for position in positions:
         generator = torch.Generator().manual_seed(hash_seed(seed, position))
-        flips.extend(random_flips(1, generator, augment))
+        poses.extend(random_poses(1, generator, augment, quarter_turns))
         timesteps.append(sample_timesteps(1, num_train_timesteps, final_fraction, generator))
         noise.append(torch.randn(latent_shape, generator=generator))
-    return SampleDraws(flips, torch.cat(timesteps), torch.stack(noise))
+    return SampleDraws(poses, torch.cat(timesteps), torch.stack(noise))
 
 
 def seed_dropout(seed: int, step: int, process_index: int) -> None:

@@ -62,8 +62,8 @@ def micro_batch_losses(modules: TrainingModules, pairs: TrainingPairs, config: T
     model, device = modules.model, accelerator.device
     draws = draw_samples(config.seed, positions, model.scheduler.config.num_train_timesteps,
                          config.final_timestep_fraction, (model.latent_channels, model.latent_size, model.latent_size),
-                         config.augment)
-    images, masks, keys = pairs.batch(pairs.indices_at(positions, config.seed), draws.flips)
+                         config.augment, config.quarter_turns)
+    images, masks, keys = pairs.batch(pairs.indices_at(positions, config.seed), draws.poses)
     images = images.to(device)
     with torch.no_grad():
         mask_latents = mask_cache.latents(keys, masks, lambda m: encode_latent(

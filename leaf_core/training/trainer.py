@@ -3,7 +3,7 @@ precision, gradient accumulation and several processes (GPUs or machines, `accel
 
 Every process trains on its own share of each global batch (training/step.py); only the main
 process reports, validates and writes, while the others wait. Seeds everywhere: the data order,
-flips, timesteps, noise and dropout of step s come from (seed, s) alone, so ``resume`` continues
+poses, timesteps, noise and dropout of step s come from (seed, s) alone, so ``resume`` continues
 exactly. Validation runs on ``val`` only, through the Predictor (as the app predicts), and keeps
 the best-Dice model; EMA averages of the U-Net and the image encoder are validated and saved.
 """

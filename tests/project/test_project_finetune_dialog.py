@@ -58,6 +58,7 @@ def test_first_finetune_without_a_model_starts_from_the_cpu_preset(qtbot, filled
     assert settings.resolution == recipe.resolution and f"--resolution {recipe.resolution}" in " ".join(job.command)
     frozen = recipe.frozen_image_encoder_layers
     assert frozen and f"--frozen-image-encoder-layers {frozen}" in " ".join(job.command)
+    assert recipe.quarter_turns and "--quarter-turns" in job.command
     assert "--preset" in job.command and "--autoencoder" not in job.command  # the embedded TAESD
     assert job.notice is None  # no stage one: nothing more happens than the user asked for
     assert created.args == ["v1"]
