@@ -123,7 +123,7 @@ class ModelSetup(QObject):
         runner.started.connect(self._on_started)
         runner.progress.connect(self._on_progress)
         runner.validated.connect(self._on_validated)
-        runner.noticed.connect(lambda message: self.window.statusBar().showMessage(f"{self._what}: {message}", 15000))
+        runner.noticed.connect(self._on_notice)
         runner.finished.connect(self._on_finished)
         runner.failed.connect(self._on_failed)
         runner.cancelled.connect(self._on_cancelled)
@@ -144,6 +144,9 @@ class ModelSetup(QObject):
         self.panel.progress_bar.setValue(step)
         left = describe_seconds(self._remaining.seconds_left())
         self.panel.progress_label.setText(f"{self._what}: step {step} of {total_steps}" + (f", {left}" if left else ""))
+
+    def _on_notice(self, message: str) -> None:
+        self.window.statusBar().showMessage(f"{self._what}: {message}", 15000)
 
     def _on_validated(self, step: int, dice: float) -> None:
         self.panel.progress_bar.setToolTip(f"validation Dice {dice:.3f} at step {step}")

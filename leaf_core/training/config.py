@@ -54,7 +54,7 @@ class TrainConfig:
     device: str | None = None
     resume: bool = False
     augment: bool = True  # random horizontal and vertical flips
-    quarter_turns: bool = False  # with augment, random quarter turns too: for images with no up (polyps, skin)
+    quarter_turns: bool = False  # with augment, random quarter turns too (all eight poses; a first model's default)
     frozen_image_encoder_layers: int = 0  # the first N layers of E_theta stay as initialised (0: all train)
     progress_jsonl: bool = False
     name: str | None = None

@@ -8,14 +8,14 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from leaf_core.errors import LeafError
+from leaf_core.inference.preprocessing import resize_rgb, uint8_to_signed
+from leaf_core.io.dataset_folder import DatasetFolder
+
 Pose = tuple[bool, bool, bool]
 """(horizontal flip, vertical flip, transpose), applied in that order; with the transpose the
 eight poses are all of a square's flips and quarter turns."""
 UPRIGHT: Pose = (False, False, False)
-
-from leaf_core.errors import LeafError
-from leaf_core.inference.preprocessing import resize_rgb, uint8_to_signed
-from leaf_core.io.dataset_folder import DatasetFolder
 
 
 class TrainingPairs:
@@ -68,15 +68,16 @@ class TrainingPairs:
         images = uint8_to_signed(torch.from_numpy(self.images[indices]).permute(0, 3, 1, 2))
         masks = torch.from_numpy(self.masks[indices]).unsqueeze(1).float()
         keys = []
-        for i, (horizontal, vertical, transpose) in enumerate(poses):
+        for i, pose in enumerate(poses):
+            horizontal, vertical, transpose = pose
             dims = [dim for dim, flip in ((2, horizontal), (1, vertical)) if flip]  # (C, H, W): W=2, H=1
             if dims:
                 images[i] = images[i].flip(dims=dims)
                 masks[i] = masks[i].flip(dims=dims)
-            if transpose:
+            if transpose:  # clone: the transposed view shares memory with the slot it is written to
                 images[i] = images[i].transpose(1, 2).clone()
                 masks[i] = masks[i].transpose(1, 2).clone()
-            keys.append((int(indices[i]), (bool(horizontal), bool(vertical), bool(transpose))))
+            keys.append((int(indices[i]), pose))
         return images, masks, keys
 
 
