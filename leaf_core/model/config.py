@@ -42,6 +42,12 @@ class LeafConfig:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+def train_images_summary(n_train: int) -> str:
+    """A card's training data as a count only: a card travels with the model, and a data folder's
+    path may name a patient."""
+    return f"{n_train} train image{'' if n_train == 1 else 's'}"
+
+
 @dataclass
 class ModelCard:
     """Who made a model, from what, and how good it is (JSON beside the weights)."""

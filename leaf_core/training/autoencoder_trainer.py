@@ -33,6 +33,7 @@ from leaf_core.model.autoencoder import (
     Autoencoder, build_autoencoder, decode_latent, decoded_to_probability, downsample_factor, encode_latent,
     encode_unscaled, masks_to_autoencoder_input,
 )
+from leaf_core.model.config import train_images_summary
 from leaf_core.model.leaf_model import replace_folder
 from leaf_core.training.autoencoder_config import (
     WEIGHTS_DIR, AutoencoderCard, AutoencoderTrainConfig, autoencoder_architecture,
@@ -92,7 +93,7 @@ def train_autoencoder(config: AutoencoderTrainConfig, autoencoder: Autoencoder |
     card = AutoencoderCard(
         name=config.name or AutoencoderCard.name, architecture=type(autoencoder).__name__,
         latent_channels=int(autoencoder.config.latent_channels), downsample=downsample_factor(autoencoder),
-        resolution=config.resolution, training_data=f"{len(pairs)} train images", train_images=len(pairs),
+        resolution=config.resolution, training_data=train_images_summary(len(pairs)), train_images=len(pairs),
         settings=config.card_settings(),
     )
     best_val_dice: float | None = None

@@ -24,7 +24,7 @@ from leaf_core.errors import LeafError
 from leaf_core.evaluation import LabelledImage, evaluate_images, load_labelled_images
 from leaf_core.io.dataset_folder import DatasetFolder
 from leaf_core.model.builder import build_model
-from leaf_core.model.config import ModelCard
+from leaf_core.model.config import ModelCard, train_images_summary
 from leaf_core.model.leaf_model import LeafModel
 from leaf_core.model.presets import PRESETS
 from leaf_core.training.alignment import Alignment
@@ -232,8 +232,7 @@ def describe_card(model: LeafModel, config: TrainConfig, setup: AlignmentSetup, 
         card.name = config.name
     if config.init_model is not None:
         card.parent = Path(config.init_model).name
-    # Counts only: a card travels with the model, and a data folder's path may name a patient.
-    card.training_data = f"{n_train} train images"
+    card.training_data = train_images_summary(n_train)
     card.alignment = setup.status
     card.teacher = str(config.teacher) if setup.alignment is not None else "none"
     card.notes = [n for n in card.notes if not n.startswith(("alignment", "image encoder"))]

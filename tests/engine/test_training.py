@@ -8,6 +8,7 @@ from safetensors.torch import load_file
 from transformers import Dinov2Config, Dinov2Model
 
 from leaf_core.model import LeafModel
+from leaf_core.model.config import train_images_summary
 from leaf_core.testing import build_tiny_model
 from leaf_core.training import TrainConfig, train
 from leaf_core.training.losses import alignment_loss
@@ -45,6 +46,10 @@ def test_training_logs_validates_and_keeps_the_best_model(synthetic_dataset, tmp
     assert "5 train images" in model.card.training_data
     checkpoint_files = {p.suffix for p in (run / "checkpoints").rglob("*") if p.is_file()}
     assert checkpoint_files <= {".json", ".safetensors"}
+
+
+def test_a_card_counts_its_train_images_in_words():
+    assert [train_images_summary(n) for n in (1, 2)] == ["1 train image", "2 train images"]
 
 
 def test_the_cards_val_dice_is_what_evaluation_computes_on_the_saved_model(synthetic_dataset, tmp_path):
