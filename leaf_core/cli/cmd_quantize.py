@@ -10,7 +10,7 @@ from pathlib import Path
 from leaf_core.errors import LeafError
 from leaf_core.evaluation import load_labelled_images
 from leaf_core.inference.engines.openvino_engine import load_openvino
-from leaf_core.inference.engines.quantization import MAX_DICE_CHANGE
+from leaf_core.inference.engines.quantization import MAX_DICE_CHANGE, MIN_PIXEL_AGREEMENT
 from leaf_core.inference.engines.selection import INSTALL_HINT
 from leaf_core.io.atomic import atomic_write_text
 from leaf_core.io.dataset_folder import SPLIT_NAMES, DatasetFolder
@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
               f"pixels agreeing {trial.pixel_agreement:.4f}: {'kept' if trial.passed else 'refused'}")
     speed = report.seconds_per_image
     verdict = "accepted" if report.accepted else "not accepted"
-    print(f"{verdict}: int8 {', '.join(report.int8_graphs) or 'nothing'} (Dice change at most {MAX_DICE_CHANGE}); "
+    print(f"{verdict}: int8 {', '.join(report.int8_graphs) or 'nothing'} (pixels agreeing at least "
+          f"{MIN_PIXEL_AGREEMENT}, Dice change at most {MAX_DICE_CHANGE}); "
           f"s per image: torch fp32 {speed['torch_fp32']:.3f}, OpenVINO fp32 {speed['openvino_fp32']:.3f}, "
           f"int8 {speed['openvino_int8']:.3f}")
     if args.json is not None:

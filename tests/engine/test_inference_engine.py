@@ -20,7 +20,7 @@ import torch
 from leaf_core.cli.main import main
 from leaf_core.errors import LeafError
 from leaf_core.inference import Predictor
-from leaf_core.inference.engines import graph_cache, openvino_engine, selection
+from leaf_core.inference.engines import graph_cache, openvino_engine, quantization, selection
 from leaf_core.model import LeafModel
 from leaf_core.io.masks import read_mask
 from leaf_core.testing import build_tiny_model, randomize_weights, write_synthetic_dataset
@@ -176,7 +176,12 @@ def test_the_app_names_the_engine_that_made_a_mask(model_dir, monkeypatch):
     assert ModelHub(device="cpu").get(model_dir).stamp.with_engine() == "tiny test model 1"  # the reference
 
 
-def test_int8_on_a_tiny_model_runs_and_stays_close_to_fp32(tmp_path, model_dir, capsys):
+def test_int8_keeps_a_graph_only_where_pixels_and_dice_both_stay(tmp_path, model_dir, capsys, monkeypatch):
+    # The tiny model's probabilities sit within a few hundredths of the threshold, so its int8
+    # graphs keep 95-99.4% of the pixels (measured), under the 99.5% a trained model must keep. A
+    # bar of 96% keeps some of its graphs and refuses others, so one run sees both outcomes.
+    bar = 0.96
+    monkeypatch.setattr(quantization, "MIN_PIXEL_AGREEMENT", bar)
     data = write_synthetic_dataset(tmp_path / "data", n=10, size=(70, 90))
     report_file = tmp_path / "int8.json"
     assert main(["quantize", "--model", str(model_dir), "--data", str(data), "--split", "train",
@@ -184,13 +189,14 @@ def test_int8_on_a_tiny_model_runs_and_stays_close_to_fp32(tmp_path, model_dir, 
     report = json.loads(report_file.read_text())
     assert "accepted" in capsys.readouterr().out
     assert [t["graphs"] for t in report["trials"]][0] == ["mask_decoder"] and report["n_images"] == 7
-    assert report["fp32_dice"] is not None and all(t["dice"] is not None for t in report["trials"])
+    trials = report["trials"]
+    assert report["fp32_dice"] is not None and all(t["dice"] is not None for t in trials)
+    dice_kept = [abs(t["dice"] - report["fp32_dice"]) <= quantization.MAX_DICE_CHANGE for t in trials]
+    assert [t["passed"] for t in trials] == [d and t["pixel_agreement"] >= bar for t, d in zip(trials, dice_kept)]
+    assert any(d and t["pixel_agreement"] < bar for t, d in zip(trials, dice_kept)), trials  # refused on pixels alone
+    assert report["int8_graphs"] == [t["graphs"] for t in trials if t["passed"]][-1]
     entry = openvino_engine.cache_entry(model_dir)
-    assert entry.meta()["int8"]["graphs"] == report["int8_graphs"]
-    if not report["int8_graphs"]:
-        with pytest.raises(LeafError, match="int8 changed the masks"):
-            predictors(model_dir, "int8")
-        return
+    assert entry.meta()["int8"]["graphs"] == report["int8_graphs"] != []
     for graph in report["int8_graphs"]:  # a kept graph is an int8 graph
         assert "FakeQuantize" in openvino_engine.graph_files(entry.variant("int8"))[graph].read_text()
     int8, reference = predictors(model_dir, "int8")
@@ -206,3 +212,6 @@ def test_int8_on_a_tiny_model_runs_and_stays_close_to_fp32(tmp_path, model_dir, 
     # measured: 0.947 of the pixels, 0.005 mean difference; the tiny model's probabilities spread by
     # only 0.035 around the threshold, so pixels near it flip
     assert agreeing / total >= 0.9 and max(differences) <= INT8_PROBABILITY_TOLERANCE, (agreeing / total, differences)
+    entry.update_meta(int8={**entry.meta()["int8"], "graphs": []})  # what a run that kept nothing leaves
+    with pytest.raises(LeafError, match="int8 changed the masks"):
+        predictors(model_dir, "int8")

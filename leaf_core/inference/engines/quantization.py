@@ -7,12 +7,12 @@ inputs prediction gives it, at the single LEAF step), and quantizes each graph w
 (symmetric weights, asymmetric activations, per-channel; the overflow fix on every layer, so
 the graphs keep their accuracy on CPUs without VNNI, whose int8 products saturate at 16 bits).
 Graphs are then tried in int8 one at a time, the most work first (mask decoder, image encoder,
-U-Net), and one is kept only while the whole prediction still passes: with ground-truth masks,
-Dice changes by at most MAX_DICE_CHANGE against float32; without, the masks agree on at least
-MIN_PIXEL_AGREEMENT of the pixels. The graphs kept are recorded in the graph cache; the
-Predictor's precision "auto" uses them when they were also faster than torch.
-The check runs on the calibration images themselves (val images), which flatters int8 a little:
-benchmarks/quantization.py checks test Dice.
+U-Net), and one is kept only while the whole prediction still passes: the masks agree with
+float32's on at least MIN_PIXEL_AGREEMENT of the pixels and, with ground-truth masks, Dice changes
+by at most MAX_DICE_CHANGE. Both, because on a few val images the Dice change is noise that does
+not bound test's, while the share of pixels that agree carries over (benchmarks/README.md, "int8
+on trained models"). The graphs kept are recorded in the graph cache; the Predictor's precision
+"auto" uses them when they were also faster than torch. benchmarks/quantization.py checks test Dice.
 """
 
 from __future__ import annotations
@@ -154,8 +154,7 @@ def calibrate(model_dir: str | Path, images: list[np.ndarray], masks: list[np.nd
     for name in TRY_ORDER:
         graphs = [*kept, name]
         agreement, dice = mask_figures(predict_masks(model, mixed(graphs), images, seed), reference, masks)
-        passed = (abs(dice - fp32_dice) <= MAX_DICE_CHANGE if masks is not None
-                  else agreement >= MIN_PIXEL_AGREEMENT)
+        passed = agreement >= MIN_PIXEL_AGREEMENT and (masks is None or abs(dice - fp32_dice) <= MAX_DICE_CHANGE)
         trials.append(Trial(graphs, agreement, dice, passed))
         log.info("int8 %s: pixel agreement %.4f, Dice %s: %s", graphs, agreement, dice, "kept" if passed else "refused")
         if passed:
