@@ -1,19 +1,20 @@
 """Time per brush step on a 4000x3000 image: the mask edit plus the overlay redraw it causes.
 
 Run: ``QT_QPA_PLATFORM=offscreen python benchmarks/brush_benchmark.py [--steps 300]``.
-Prints the figures and writes benchmarks/results/brush.json. A step is one mouse move of a
-stroke (radius 20 px, 6 px apart): the document paints the swept segment and records its old
-pixels, the canvas re-renders only that rectangle of the overlay, and the viewport repaints.
+Prints the figures and writes benchmarks/results/brush.json, with the machine and the command. A
+step is one mouse move of a stroke (radius 20 px, 6 px apart): the document paints the swept
+segment and records its old pixels, the canvas re-renders only that rectangle of the overlay,
+and the viewport repaints.
 For comparison it also times re-rendering the whole overlay once, which a brush step never does.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -27,15 +28,18 @@ from leaf_app.document.image_document import ImageDocument  # noqa: E402
 from leaf_app.document.mask_ops import BBox  # noqa: E402
 from leaf_app.ui.canvas import Canvas  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, command_line, machine, write_json  # noqa: E402
+
 HEIGHT, WIDTH = 3000, 4000
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--radius", type=int, default=20)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "brush.json")
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=RESULTS / "brush.json")
+    args = parser.parse_args(argv)
 
     app = QApplication.instance() or QApplication([])
     rgb = np.random.default_rng(0).integers(0, 255, (HEIGHT, WIDTH, 3), dtype=np.uint8)
@@ -77,10 +81,12 @@ def main() -> None:
         "step_total_ms": {"median": statistics.median(total), "p95": float(np.percentile(total, 95)), "max": max(total)},
         "end_stroke_ms": end_stroke_ms,
         "full_overlay_render_ms_for_comparison": full_overlay_ms,
+        "painted_pixels": int(doc.mask.sum()),  # the stroke's area: the timed steps did paint
         "platform": f"{platform.system()} {platform.machine()}, Qt platform {app.platformName()}",
+        "machine": machine(),
+        "command": command_line(__file__, argv),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1) + "\n")
+    write_json(args.out, results)
     print(f"brush step on {WIDTH}x{HEIGHT}, radius {args.radius}px, {args.steps} steps:")
     print(f"  edit + overlay rect : median {results['edit_and_overlay_ms']['median']:.2f} ms")
     print(f"  viewport repaint    : median {results['repaint_ms']['median']:.2f} ms")
@@ -90,6 +96,7 @@ def main() -> None:
     print(f"  (whole-overlay render, never done per step: {full_overlay_ms:.1f} ms)")
     print(f"wrote {args.out}")
     canvas.close()
+    return results
 
 
 if __name__ == "__main__":
