@@ -8,7 +8,8 @@ For each dataset and k, the first k images of a seeded shuffle of its train spli
 corrections into a new project (CorrectionStore, as the app saves them), and the job the app runs
 (leaf_core.project.model_jobs.prepare_job with first_model_settings(k)) runs as a separate
 process, exactly as JobRunner starts it. Wall and CPU minutes are the training process's; test
-Dice and IoU are per image at the original size (single step, seed 0). "--ordered-k 20" adds k=20
+Dice and IoU are per image at the original size (single step, seed 0). The project's salt is
+fixed by --seed, so a run repeats with the same val split. "--ordered-k 20" adds k=20
 chosen by "Next image to correct": the k=10 model scores the rest of the train split by mean
 ensemble uncertainty, and its 10 least certain images join the first 10 (the random k=20 run is
 the comparison, same training seed). Results: benchmarks/results/cold_start.json, cold_start.png.
@@ -71,12 +72,13 @@ def recipe(k: int, overrides: list[str]):
     return dataclasses.replace(settings, **changes)
 
 
-def make_project(folder: Path, dataset, ids: list[str], task: str):
-    """A project holding the ground-truth masks of ``ids`` as corrections, saved as the app saves them."""
+def make_project(folder: Path, dataset, ids: list[str], task: str, seed: int):
+    """A project holding the ground-truth masks of ``ids`` as corrections, saved as the app saves
+    them; its salt is fixed by ``seed`` so that the job's val split repeats."""
     from leaf_core.io.masks import read_mask
     from leaf_core.project.store import CorrectionStore
 
-    store = CorrectionStore.create(folder)
+    store = CorrectionStore.create(folder, salt=f"cold-start-{seed}")
     for image_id in ids:
         store.save_correction(dataset.image_path(image_id), read_mask(dataset.mask_path(image_id)), None, None,
                               "cold-start benchmark", task=task)
@@ -146,7 +148,7 @@ def one_run(args, dataset_name: str, k: int, ids: list[str], selection: str, wor
     settings = recipe(k, args.override)
     folder = work / f"{dataset_name}-k{k}-{selection}"
     shutil.rmtree(folder, ignore_errors=True)
-    with make_project(folder / "project", dataset, ids, TASK_OF[dataset_name]) as store:
+    with make_project(folder / "project", dataset, ids, TASK_OF[dataset_name], args.seed) as store:
         job = run_first_model_job(store, settings, args.threads, extra)
     record = {"dataset": dataset_name, "k": k, "selection": selection, "settings": dataclasses.asdict(settings),
               **{key: value for key, value in job.items() if key != "model_dir"}, **test_scores(job["model_dir"], dataset)}

@@ -77,8 +77,9 @@ def connect(path: Path, create: bool = False) -> sqlite3.Connection:
         raise LeafError(f"cannot open the project catalog '{path}': {error}") from error
 
 
-def create_schema(connection: sqlite3.Connection) -> None:
-    """Create the tables (idempotent) and record the schema version."""
+def create_schema(connection: sqlite3.Connection, salt: str | None = None) -> None:
+    """Create the tables (idempotent) and record the schema version; ``salt``: the project's secret
+    (default: a random one)."""
     with transaction(connection):
         # One statement per execute (executescript would commit on its own); SCHEMA has no ';' in comments.
         for statement in SCHEMA.split(";"):
@@ -90,7 +91,7 @@ def create_schema(connection: sqlite3.Connection) -> None:
         # The project's secret: salts image keys and de-identified DICOM UIDs, so that someone who
         # knows a patient's original UIDs cannot recompute them to find the patient's images.
         connection.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES ('secret_salt', ?)", (secrets.token_hex(16),)
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('secret_salt', ?)", (salt or secrets.token_hex(16),)
         )
         connection.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, '0')", (KEEP_DISPLAY_NAMES,))
 

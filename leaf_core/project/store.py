@@ -102,8 +102,11 @@ class CorrectionStore:
 
     # ----------------------------------------------------------------- opening
     @classmethod
-    def create(cls, folder: str | Path, keep_display_names: bool = False) -> CorrectionStore:
-        """Make a new project in ``folder`` (absent or empty), readable by its owner only."""
+    def create(cls, folder: str | Path, keep_display_names: bool = False, salt: str | None = None) -> CorrectionStore:
+        """Make a new project in ``folder`` (absent or empty), readable by its owner only.
+
+        ``salt`` fixes the project's secret, and so its image keys and which images go to val: for
+        benchmarks on public data that must repeat; a clinic's project gets a random one."""
         root = Path(folder).resolve()  # absolute: training processes run in another folder
         if root.exists() and (not root.is_dir() or any(root.iterdir())):
             raise LeafError(f"cannot create a project in '{root}': the folder is not empty")
@@ -115,7 +118,7 @@ class CorrectionStore:
         # Create the file ourselves first so it never exists with a wider mode, even for an instant.
         os.close(os.open(catalog_path, os.O_CREAT | os.O_WRONLY, 0o600))
         connection = catalog.connect(catalog_path, create=True)
-        catalog.create_schema(connection)
+        catalog.create_schema(connection, salt)
         fsync_directory(root)
         store = cls(root, connection)
         if keep_display_names:
@@ -309,25 +312,21 @@ class CorrectionStore:
         return export_dataset(self, out_dir, val_fraction, seed)
 
     def assign_splits(self, image_keys: list[str], val_fraction: float = 0.2, seed: int = 0) -> dict[str, str]:
-        """The part ("train" or "val") of each key; new keys get theirs now and keep it for good."""
+        """The part ("train" or "val") of each key. A key keeps its part for good once it has one;
+        new keys fill val up to ``val_count`` of all the keys given, lowest hash first, so val's
+        share is the fraction, not a coin toss per image (at 0.2, 20 corrections put anywhere from
+        1 to 9 in val that way; now exactly 4)."""
         scheme = f"seed={seed} val={val_fraction!r}"
+        keys = list(dict.fromkeys(image_keys))
         with catalog.transaction(self._connection) as db:
             known = {
                 row["image_key"]: row["part"]
                 for row in db.execute("SELECT image_key, part FROM split_assignments WHERE scheme = ?", (scheme,))
             }
-            new_keys = [k for k in dict.fromkeys(image_keys) if k not in known]
-            assigned = {k: "val" if _unit_hash(seed, k) < val_fraction else "train" for k in new_keys}
-            parts = {k: known.get(k) or assigned[k] for k in image_keys}
-            # Only new keys may be moved, so nothing exported before ever changes part. A lone
-            # image trains (there is nothing to train on otherwise); val comes with the next ones.
-            if len(parts) == 1 and new_keys:
-                assigned[new_keys[0]] = "train"
-            elif len(parts) >= 2 and new_keys:
-                if val_fraction > 0 and "val" not in parts.values():
-                    assigned[min(new_keys, key=lambda k: _unit_hash(seed, k))] = "val"
-                elif "train" not in parts.values():
-                    assigned[max(new_keys, key=lambda k: _unit_hash(seed, k))] = "train"
+            new_keys = sorted((k for k in keys if k not in known), key=lambda k: _unit_hash(seed, k))
+            known_val = sum(known.get(k) == "val" for k in keys)
+            n_val = min(max(val_count(len(keys), val_fraction) - known_val, 0), len(new_keys))
+            assigned = {k: "val" if i < n_val else "train" for i, k in enumerate(new_keys)}
             db.executemany(
                 "INSERT INTO split_assignments (scheme, image_key, part) VALUES (?, ?, ?)",
                 [(scheme, k, part) for k, part in assigned.items()],
@@ -380,6 +379,14 @@ class CorrectionStore:
 
 
 # ------------------------------------------------------------------ helpers
+def val_count(n_images: int, val_fraction: float) -> int:
+    """How many of ``n_images`` go to val: the nearest count to the fraction, at least one of two
+    or more images (a lone image trains: there is nothing to train on otherwise), never all."""
+    if n_images < 2 or val_fraction <= 0:
+        return 0
+    return min(max(round(val_fraction * n_images), 1), n_images - 1)
+
+
 def _unit_hash(seed: int, image_key: str) -> float:
     """A number in [0, 1) fixed by (seed, image_key)."""
     digest = hashlib.sha256(f"{seed}:{image_key}".encode("utf-8")).digest()

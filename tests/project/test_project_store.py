@@ -180,7 +180,7 @@ def test_export_layout_and_split_stay_stable(store: CorrectionStore, images: lis
         now = json.loads((store.export_dataset(tmp_path / f"e{i + 1}") / "splits.json").read_text())
         assert set(previous["val"]) <= set(now["val"]) and set(previous["train"]) <= set(now["train"])
         previous = now
-    assert len(previous["train"]) + len(previous["val"]) == 8 and previous["val"]
+    assert len(previous["train"]) + len(previous["val"]) == 8 and len(previous["val"]) == 2
 
     other_seed = json.loads((store.export_dataset(tmp_path / "seed1", seed=1) / "splits.json").read_text())
     assert other_seed["val"] and len(other_seed["train"]) + len(other_seed["val"]) == 8
@@ -188,11 +188,36 @@ def test_export_layout_and_split_stay_stable(store: CorrectionStore, images: lis
         store.export_dataset(tmp_path / "e2")
 
 
+def test_val_holds_the_fraction_of_the_images_exactly_and_keeps_its_members(store: CorrectionStore) -> None:
+    keys = [f"{i:016x}" for i in range(100)]
+    # the nearest count to 20%, at least one of two or more, never all
+    expected = {1: 0, 2: 1, 3: 1, 10: 2, 12: 2, 13: 3, 20: 4, 23: 5, 50: 10, 100: 20}
+    previous: dict[str, str] = {}
+    for n in range(1, len(keys) + 1):  # one correction at a time, as a clinic adds them
+        parts = store.assign_splits(keys[:n], 0.2, seed=0)
+        n_val = list(parts.values()).count("val")
+        assert n_val == expected.get(n, n_val) and (n_val == 0) == (n == 1) and n_val < n
+        assert abs(n_val - 0.2 * n) <= 0.5 or n_val == 1, (n, n_val)
+        assert {k: parts[k] for k in previous} == previous  # nobody changes part
+        previous = parts
+    at_once = store.assign_splits(keys[:20], 0.2, seed=7)  # another scheme, 20 corrections at once
+    assert list(at_once.values()).count("val") == 4 and at_once != {k: previous[k] for k in keys[:20]}
+
+
 def test_image_keys_are_salted_per_project(tmp_path: Path, images: list[Path]) -> None:
     # Someone who has a patient's file (or DICOM UIDs) cannot look the image up in another project.
     a = CorrectionStore.create(tmp_path / "a")
     b = CorrectionStore.create(tmp_path / "b")
     assert a.image_key_for(images[0]) == a.image_key_for(images[0]) != b.image_key_for(images[0])
+    # A benchmark that must repeat fixes the salt, and with it the keys and the val split.
+    c, d = (CorrectionStore.create(tmp_path / name, salt="benchmark") for name in "cd")
+    assert c.image_key_for(images[0]) == d.image_key_for(images[0]) != a.image_key_for(images[0])
+    for project in (c, d):
+        for i, image in enumerate(images):
+            project.save_correction(image, mask_for(i), None, None, "a")
+    exported = [json.loads((p.export_dataset(tmp_path / f"export-{n}") / "splits.json").read_text())
+                for n, p in zip("cd", (c, d))]
+    assert exported[0] == exported[1] and len(exported[0]["val"]) == 2  # 8 images
 
 
 # ------------------------------------------------------------------ crash test
