@@ -63,6 +63,7 @@ class MainWindow(QMainWindow):
         self.prediction = PredictionController(self.session, self.settings, model_override, self)
         self.island_size = 100
         self._closed = False
+        self._uncertainty_asked_for: ImageDocument | None = None  # Compute uncertainty shows its map
 
         self.canvas = Canvas(self)
         self.file_list = FileList(self.session, self)
@@ -242,8 +243,8 @@ class MainWindow(QMainWindow):
 
     def compute_uncertainty(self) -> None:
         doc = self.current
-        if doc is not None and doc.is_loaded:
-            self.prediction.predict([doc], kind="uncertainty")
+        if doc is not None and doc.is_loaded and self.prediction.predict([doc], kind="uncertainty"):
+            self._uncertainty_asked_for = doc
 
     def cancel_prediction(self) -> None:
         self.prediction.cancel()
@@ -259,7 +260,13 @@ class MainWindow(QMainWindow):
         self.progress_bar.setFormat(f"{done}/{total}")
 
     def _on_uncertainty_ready(self, row: int) -> None:
-        self.file_list.refresh(self.session.documents[row])  # its score
+        """A score for the file list; the map itself only where the user asked for it (the scores
+        Next image to correct computes leave the view as it is)."""
+        doc = self.session.documents[row]
+        self.file_list.refresh(doc)
+        if doc is not self._uncertainty_asked_for:
+            return
+        self._uncertainty_asked_for = None
         if row == self.session.current_index:
             self.actions["show_uncertainty"].setChecked(True)
             self.canvas.set_uncertainty_visible(True)

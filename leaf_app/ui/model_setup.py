@@ -4,7 +4,8 @@ With no model for the task, ``ModelSetup`` shows ``ModelSetupPanel`` above the i
 model folder, import the authors' released weights (``leaf import-weights``), or train a first
 model on the project's corrections (``leaf train`` with ``first_model_settings``). Both jobs run
 in a separate process (JobRunner) with a progress bar, the time left and Cancel; the result
-becomes the project's next version, the model in use, and predicts the open image.
+becomes the project's next version and the model in use, and predicts the open image unless the
+clinician corrected it.
 """
 
 from __future__ import annotations
@@ -161,8 +162,19 @@ class ModelSetup(QObject):
             return
         store.models.set_current(version)  # type: ignore[union-attr]
         self.window.project.use_version(version)
-        self.window.statusBar().showMessage(f"{version} is ready and in use", 8000)
-        self.window.predict_current()
+        self._show_new_model(version)
+
+    def _show_new_model(self, version: str) -> None:
+        """Predict the open image with the new model, unless the clinician's own mask is on it: a
+        correction (saved, or edits not saved yet) stays shown as they made it."""
+        window, bar = self.window, self.window.statusBar()
+        doc = window.current
+        if doc is not None and (doc.has_unsaved_edits or window.project.has_correction(doc)):
+            bar.showMessage(f"{version} is ready and in use. This image keeps your correction: "
+                            "P shows the model's mask, N goes to the image it is least sure of", 15000)
+            return
+        bar.showMessage(f"{version} is ready and in use", 8000)
+        window.predict_current()
 
     def _on_failed(self, message: str) -> None:
         self._end()

@@ -120,6 +120,12 @@ def test_first_run_import_masks_train_first_model_predict_and_next_to_correct(
     assert "(12 corrected image(s))" in window.statusBar().currentMessage()
     shoot(window, qtbot, screenshots, "first-run-masks-imported.png")
 
+    # The user opens an image no mask came for; the new model will show itself there.
+    first_extra = next(i for i, d in enumerate(window.session.documents) if d.path.stem in extra_ids)
+    row = window.file_list.visualItemRect(window.file_list.item(first_extra)).center()
+    qtbot.mouseClick(window.file_list.viewport(), Qt.MouseButton.LeftButton, pos=row)
+    assert window.current is window.session.documents[first_extra] and window.current.state is DocState.NOT_PREDICTED
+
     monkeypatch.setattr("leaf_app.ui.model_setup.first_model_settings", lambda count: SHORT_FIRST_MODEL)
     qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
     assert panel.progress_bar.isVisible() and panel.cancel_button.isVisible()
@@ -137,6 +143,9 @@ def test_first_run_import_masks_train_first_model_predict_and_next_to_correct(
     assert "Mask by" in window.model_label.text() and "v1" in window.model_label.text()
     assert np.array_equal(doc.mask, independent_mask(store, doc))  # the new model's mask, not a stale one
     overlay_differs_exactly_on_the_mask(window, doc)
+    for corrected in imported:  # the clinicians' masks stay as they were imported
+        assert corrected.state is DocState.SAVED
+        assert np.array_equal(corrected.mask, read_mask(kvasir / "masks" / f"{corrected.path.stem}.png"))
     shoot(window, qtbot, screenshots, "first-run-first-model.png")
 
     # Next image to correct: the open images without a correction, scored by the new model
@@ -147,6 +156,8 @@ def test_first_run_import_masks_train_first_model_predict_and_next_to_correct(
     assert all(d.uncertainty_score is None for d in imported)  # corrected ones are not candidates
     assert window.current is max(extras, key=lambda d: d.uncertainty_score)
     assert window.current.uncertainty_score == pytest.approx(independent_scores(store, extras)[window.current.path])
+    # Scoring for N leaves the view as it was: the map shows only when asked for (Compute uncertainty).
+    assert not window.actions["show_uncertainty"].isChecked() and not window.canvas.uncertainty_layer.isVisible()
     row = window.session.documents.index(window.current)
     item = window.file_list.item(row)
     assert f"uncertainty {window.current.uncertainty_score:.3f}" in item.text() and item.text() in item.toolTip()
@@ -241,3 +252,51 @@ def test_a_first_model_being_trained_can_be_cancelled_and_leaves_the_project_as_
     assert not [p for p in store.models.root.iterdir() if p.name.startswith(".staging")]
     assert panel.isVisible() and panel.train_button.isVisible() and panel.train_button.isEnabled()
     assert "cancelled" in window.statusBar().currentMessage()
+
+
+def test_a_first_model_leaves_the_correction_on_the_open_image(make_window, qtbot, monkeypatch, tmp_path):
+    """Training ends on a corrected image: its mask stays the clinician's until they press P."""
+    import sys
+
+    from app_helpers import write_rgb
+    from leaf_core.project.model_jobs import ModelJob
+    from leaf_core.testing import save_tiny_model
+
+    images, masks = tmp_path / "kvasir-corrected", tmp_path / "masks"
+    masks.mkdir()
+    for i in range(10):
+        write_rgb(images / f"img{i}.png", seed=i)
+        mask = np.zeros((60, 80), np.uint8)
+        mask[10 + i : 30 + i, 20:50] = 255
+        Image.fromarray(mask).save(masks / f"img{i}.png")
+    window = make_window()
+    window.open_paths([images])
+    folders = {"New project": tmp_path / "project", "Import masks": masks}
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory",
+                        lambda parent, caption, *a, **k: str(next(f for key, f in folders.items() if key in caption)))
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    monkeypatch.setattr(QMessageBox, "information", lambda *a, **k: None)
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: QMessageBox.StandardButton.Save)
+    window.project.actions["import_masks"].trigger()
+    store, doc = window.project.store, window.current
+    assert doc.state is DocState.SAVED and window.project.has_correction(doc)
+    clinicians = doc.mask.copy()
+    assert clinicians.any()
+
+    def quick_job(store, start_from, settings, autoencoder):  # a training process that ends at once
+        staging = store.models.allocate_next()
+        save_tiny_model(staging / "out" / "model")
+        script = ("import json; print(json.dumps({'event': 'start', 'total_steps': 1, 'device': 'cpu'})); "
+                  "print(json.dumps({'event': 'done', 'best_val_dice': 0.5}), flush=True)")
+        return ModelJob((sys.executable, "-c", script), "train", staging, None, staging / "out", None, None)
+
+    monkeypatch.setattr("leaf_app.ui.model_setup.prepare_job", quick_job)
+    qtbot.mouseClick(window.model_setup_panel.train_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: store.models.current_version() == "v1" and not window.model_setup.busy, timeout=60_000)
+    assert window.prediction.model_dir() == store.models.get("v1").path
+    assert "keeps your correction" in window.statusBar().currentMessage()
+    qtbot.wait(200)
+    assert not window.prediction.busy and doc.state is DocState.SAVED and np.array_equal(doc.mask, clinicians)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_P)  # asked for: the model's mask
+    qtbot.waitUntil(lambda: doc.state is DocState.PREDICTED and not window.prediction.busy, timeout=60_000)
+    assert doc.prediction_model.project_version == "v1"
