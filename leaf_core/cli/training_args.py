@@ -35,6 +35,8 @@ def add_training_arguments(parser: argparse.ArgumentParser, defaults: TrainConfi
     parser.add_argument("--align-block", type=int, default=defaults.align_block, help="U-Net down block to align")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--val-every", type=int, default=defaults.val_every)
+    parser.add_argument("--select-from-step", type=int, default=defaults.select_from_step,
+                        help="keep the best val model only from this step on (earlier validations are logged)")
     parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
     parser.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"], default=None,
                         help="default: bf16 on a GPU, none on the CPU")
@@ -58,7 +60,8 @@ def training_settings(args: argparse.Namespace) -> dict[str, object]:
         weight_decay=args.weight_decay, warmup_steps=args.warmup_steps, grad_clip=args.grad_clip,
         grad_accum=args.grad_accum, ema=args.ema, ema_decay=args.ema_decay, align_weight=args.align_weight,
         teacher=args.teacher, final_timestep_fraction=args.final_timestep_fraction, align_block=args.align_block,
-        seed=args.seed, val_every=args.val_every, checkpoint_every=args.checkpoint_every,
+        seed=args.seed, val_every=args.val_every, select_from_step=args.select_from_step,
+        checkpoint_every=args.checkpoint_every,
         mixed_precision=args.mixed_precision, device=args.device, augment=args.augment, quarter_turns=args.quarter_turns,
         resume=args.resume,
         frozen_image_encoder_layers=args.frozen_image_encoder_layers,

@@ -40,6 +40,8 @@ class FinetuneSettings:
     """Input size of a new model (None: the preset's); a fine-tune keeps its start model's."""
     warmup_steps: int | None = None  # None: the command's default
     val_every: int | None = None  # None: the command's default
+    keep_best_from: float | None = None
+    """Share of the steps from which the best val model is kept (None: every validation counts)."""
     frozen_image_encoder_layers: int | None = None  # None: the command's default (all layers train)
     quarter_turns: bool = False  # random quarter turns besides the flips
 
@@ -157,6 +159,7 @@ def build_command(
     command += ["--data", str(dataset_dir), "--out", str(out_dir), "--seed", str(settings.seed), "--progress-jsonl"]
     optional = (("--steps", settings.steps), ("--batch-size", settings.batch_size), ("--lr", settings.learning_rate),
                 ("--warmup-steps", settings.warmup_steps), ("--val-every", settings.val_every),
+                ("--select-from-step", select_from_step(settings)),
                 ("--frozen-image-encoder-layers", settings.frozen_image_encoder_layers))
     for flag, value in optional:
         if value is not None:
@@ -164,6 +167,13 @@ def build_command(
     if settings.quarter_turns:
         command.append("--quarter-turns")
     return command
+
+
+def select_from_step(settings: FinetuneSettings) -> int | None:
+    """The step from which the job keeps its best val model (None: the command's default)."""
+    if settings.keep_best_from is None or settings.steps is None:
+        return None
+    return int(settings.keep_best_from * settings.steps)
 
 
 def produced_model_dir(job: ModelJob, done: JobDone | None) -> Path:

@@ -48,6 +48,7 @@ class TrainConfig:
     align_block: int = 0
     seed: int = 0
     val_every: int = 250
+    select_from_step: int = 0  # validations before this step are logged, not kept as the best model
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
     mixed_precision: str | None = None

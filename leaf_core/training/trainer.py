@@ -162,7 +162,9 @@ def train(config: TrainConfig, model: LeafModel | None = None) -> TrainResult:
                 if is_main:
                     val_dice = validate(model, val_images, ema)
                     reporter.emit("val", step=done, val_dice=val_dice)
-                    if best_val_dice is None or val_dice > best_val_dice:
+                    # A few val images can rank an early, undertrained model first by chance.
+                    eligible = done >= config.select_from_step or done == config.steps
+                    if eligible and (best_val_dice is None or val_dice > best_val_dice):
                         best_val_dice = val_dice
                         save_model(model, config, ema, done, {"val_dice": val_dice})
                 accelerator.wait_for_everyone()

@@ -1,3 +1,4 @@
+import argparse
 import itertools
 import json
 from pathlib import Path
@@ -7,6 +8,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import Dinov2Config, Dinov2Model
 
+from leaf_core.cli.training_args import add_training_arguments, training_settings
 from leaf_core.model import LeafModel
 from leaf_core.model.config import train_images_summary
 from leaf_core.testing import build_tiny_model
@@ -46,6 +48,22 @@ def test_training_logs_validates_and_keeps_the_best_model(synthetic_dataset, tmp
     assert "5 train images" in model.card.training_data
     checkpoint_files = {p.suffix for p in (run / "checkpoints").rglob("*") if p.is_file()}
     assert checkpoint_files <= {".json", ".safetensors"}
+
+
+def test_validations_before_select_from_step_are_logged_but_never_kept(synthetic_dataset, tmp_path):
+    run = tmp_path / "run"
+    result = train(tiny_config(synthetic_dataset, run, val_every=1, select_from_step=3), model=build_tiny_model())
+    vals = {e["step"]: e["val_dice"] for e in read_log(run) if e["event"] == "val"}
+    assert sorted(vals) == [1, 2, 3, 4]  # every validation is still reported
+    assert result.best_val_dice == max(vals[3], vals[4])
+    kept = LeafModel.from_pretrained(result.model_dir).card
+    assert kept.steps in (3, 4) and kept.metrics["val_dice"] == pytest.approx(result.best_val_dice)
+    # past the last step, the last validation is the one kept (a model always comes out)
+    late = train(tiny_config(synthetic_dataset, tmp_path / "late", select_from_step=99), model=build_tiny_model())
+    assert LeafModel.from_pretrained(late.model_dir).card.steps == 4
+    parser = argparse.ArgumentParser()
+    add_training_arguments(parser, tiny_config(synthetic_dataset, run))
+    assert training_settings(parser.parse_args(["--data", "d", "--select-from-step", "300"]))["select_from_step"] == 300
 
 
 def test_a_card_counts_its_train_images_in_words():

@@ -59,6 +59,7 @@ def test_first_finetune_without_a_model_starts_from_the_cpu_preset(qtbot, filled
     frozen = recipe.frozen_image_encoder_layers
     assert frozen and f"--frozen-image-encoder-layers {frozen}" in " ".join(job.command)
     assert recipe.quarter_turns and "--quarter-turns" in job.command
+    assert recipe.keep_best_from == 0.5 and "--select-from-step 60" in " ".join(job.command)  # half of 120
     assert "--preset" in job.command and "--autoencoder" not in job.command  # the embedded TAESD
     assert job.notice is None  # no stage one: nothing more happens than the user asked for
     assert created.args == ["v1"]
