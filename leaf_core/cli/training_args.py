@@ -44,6 +44,10 @@ def add_training_arguments(parser: argparse.ArgumentParser, defaults: TrainConfi
     parser.add_argument("--no-augment", dest="augment", action="store_false", help="no random flips")
     parser.add_argument("--quarter-turns", action="store_true",
                         help="random quarter turns besides the flips (all eight poses of a square)")
+    parser.add_argument("--scale-jitter", type=float, default=defaults.scale_jitter,
+                        help="random square crops of (1 - S) to 1 of the side, resized back (0: none)")
+    parser.add_argument("--colour-jitter", type=float, default=defaults.colour_jitter,
+                        help="random brightness, contrast and saturation, each times 1 +- up to S (0: none)")
     parser.add_argument("--frozen-image-encoder-layers", type=int, default=defaults.frozen_image_encoder_layers,
                         help="keep the image encoder's first N layers as initialised (no backward through "
                         "them: faster on a CPU; TAESD has 15); default: all train")
@@ -63,6 +67,7 @@ def training_settings(args: argparse.Namespace) -> dict[str, object]:
         seed=args.seed, val_every=args.val_every, select_from_step=args.select_from_step,
         checkpoint_every=args.checkpoint_every,
         mixed_precision=args.mixed_precision, device=args.device, augment=args.augment, quarter_turns=args.quarter_turns,
+        scale_jitter=args.scale_jitter, colour_jitter=args.colour_jitter,
         resume=args.resume,
         frozen_image_encoder_layers=args.frozen_image_encoder_layers,
         name=args.name, progress_jsonl=args.progress_jsonl,

@@ -44,6 +44,8 @@ class FinetuneSettings:
     """Share of the steps from which the best val model is kept (None: every validation counts)."""
     frozen_image_encoder_layers: int | None = None  # None: the command's default (all layers train)
     quarter_turns: bool = False  # random quarter turns besides the flips
+    scale_jitter: float | None = None  # None: the command's default (none)
+    colour_jitter: float | None = None  # None: the command's default (none)
 
 
 @dataclass(frozen=True)
@@ -160,7 +162,8 @@ def build_command(
     optional = (("--steps", settings.steps), ("--batch-size", settings.batch_size), ("--lr", settings.learning_rate),
                 ("--warmup-steps", settings.warmup_steps), ("--val-every", settings.val_every),
                 ("--select-from-step", select_from_step(settings)),
-                ("--frozen-image-encoder-layers", settings.frozen_image_encoder_layers))
+                ("--frozen-image-encoder-layers", settings.frozen_image_encoder_layers),
+                ("--scale-jitter", settings.scale_jitter), ("--colour-jitter", settings.colour_jitter))
     for flag, value in optional:
         if value is not None:
             command += [flag, repr(value)]

@@ -56,9 +56,17 @@ class TrainConfig:
     resume: bool = False
     augment: bool = True  # random horizontal and vertical flips
     quarter_turns: bool = False  # with augment, random quarter turns too (all eight poses; a first model's default)
+    scale_jitter: float = 0.0  # with augment, a random square crop of (1 - this)..1 of the side, resized back
+    colour_jitter: float = 0.0  # with augment, brightness, contrast and saturation times 1 +- up to this
     frozen_image_encoder_layers: int = 0  # the first N layers of E_theta stay as initialised (0: all train)
     progress_jsonl: bool = False
     name: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.scale_jitter < 1.0:
+            raise ValueError(f"--scale-jitter must be at least 0 and below 1, got {self.scale_jitter}")
+        if not 0.0 <= self.colour_jitter <= 1.0:
+            raise ValueError(f"--colour-jitter must be between 0 and 1, got {self.colour_jitter}")
 
     def as_json(self) -> dict:
         data = asdict(self)

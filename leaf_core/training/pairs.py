@@ -1,5 +1,5 @@
 """Training pairs held in memory at the model's resolution, a seeded batch order, and the poses
-(flips, quarter turns) augmentation gives each sample."""
+(flips, quarter turns) augmentation gives each sample (its crops and colours: training/jitter.py)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,14 @@ from tqdm import tqdm
 from leaf_core.errors import LeafError
 from leaf_core.inference.preprocessing import resize_rgb, uint8_to_signed
 from leaf_core.io.dataset_folder import DatasetFolder
+from leaf_core.training.jitter import ColourFactors, Crop, crop_to_frame, jitter_colour
 
 Pose = tuple[bool, bool, bool]
 """(horizontal flip, vertical flip, transpose), applied in that order; with the transpose the
 eight poses are all of a square's flips and quarter turns."""
 UPRIGHT: Pose = (False, False, False)
+SampleKey = tuple[int, Pose, Crop | None]
+"""What a sample's mask depends on: its index, pose and crop (None: the full frame)."""
 
 
 class TrainingPairs:
@@ -62,13 +65,24 @@ class TrainingPairs:
         """The sample indices of step ``step`` when every step takes the next ``batch_size`` positions."""
         return self.indices_at(range(step * batch_size, (step + 1) * batch_size), seed)
 
-    def batch(self, indices: np.ndarray, poses: list[Pose]) -> tuple[torch.Tensor, torch.Tensor, list[tuple[int, Pose]]]:
-        """Images (B, 3, R, R) in [-1, 1], masks (B, 1, R, R) in {0, 1}, and each sample's
-        (index, pose), each sample posed as ``poses`` says."""
+    def batch(self, indices: np.ndarray, poses: list[Pose], crops: list[Crop | None] | None = None,
+              colours: list[ColourFactors | None] | None = None) -> tuple[torch.Tensor, torch.Tensor, list[SampleKey]]:
+        """Images (B, 3, R, R) in [-1, 1], masks (B, 1, R, R) in {0, 1}, and each sample's key.
+
+        Each sample is cropped as ``crops`` says (image and mask; None: the full frame), its image
+        jittered as ``colours`` says, then posed as ``poses`` says.
+        """
+        crops = crops or [None] * len(poses)
+        colours = colours or [None] * len(poses)
         images = uint8_to_signed(torch.from_numpy(self.images[indices]).permute(0, 3, 1, 2))
         masks = torch.from_numpy(self.masks[indices]).unsqueeze(1).float()
         keys = []
-        for i, pose in enumerate(poses):
+        for i, (pose, crop, colour) in enumerate(zip(poses, crops, colours)):
+            if crop is not None:
+                images[i] = crop_to_frame(images[i], crop)
+                masks[i] = (crop_to_frame(masks[i], crop) >= 0.5).float()
+            if colour is not None:
+                images[i] = jitter_colour(images[i], colour)
             horizontal, vertical, transpose = pose
             dims = [dim for dim, flip in ((2, horizontal), (1, vertical)) if flip]  # (C, H, W): W=2, H=1
             if dims:
@@ -77,7 +91,7 @@ class TrainingPairs:
             if transpose:  # clone: the transposed view shares memory with the slot it is written to
                 images[i] = images[i].transpose(1, 2).clone()
                 masks[i] = masks[i].transpose(1, 2).clone()
-            keys.append((int(indices[i]), pose))
+            keys.append((int(indices[i]), pose, crop))
         return images, masks, keys
 
 
@@ -92,19 +106,20 @@ def random_poses(count: int, generator: torch.Generator, augment: bool, quarter_
 
 
 class MaskLatentCache:
-    """Mask latents by (sample index, pose): the mask autoencoder is frozen, so each variant of a
-    mask is encoded once per run instead of once per step. Each mask is encoded alone: a latent
+    """Mask latents by sample key (index, pose, crop): the mask autoencoder is frozen, so each
+    variant of a mask is encoded once per run instead of once per step (with scale jitter nearly
+    every crop is new; a latent is a few KB). Each mask is encoded alone: a latent
     must not depend on which other masks happened to be missing with it (convolutions round
     differently per batch size), or a resumed run, or one on another number of processes, would
     train on latents that differ in the last bits."""
 
     def __init__(self) -> None:
-        self._latents: dict[tuple[int, Pose], torch.Tensor] = {}
+        self._latents: dict[SampleKey, torch.Tensor] = {}
 
     def __len__(self) -> int:
         return len(self._latents)
 
-    def latents(self, keys: list[tuple[int, Pose]], masks: torch.Tensor, encode) -> torch.Tensor:
+    def latents(self, keys: list[SampleKey], masks: torch.Tensor, encode) -> torch.Tensor:
         """Latents for ``masks`` (B, 1, R, R); ``encode`` maps the missing masks to latents."""
         for i, key in enumerate(keys):
             if key not in self._latents:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from leaf_core.training.jitter import ColourFactors, Crop, random_colour, random_crop
 from leaf_core.training.pairs import Pose, random_poses
 
 DROPOUT_STREAM = 1  # keeps the dropout seeds of step s apart from the sample seeds
@@ -38,18 +39,34 @@ class SampleDraws:
     poses: list[Pose]
     timesteps: torch.Tensor  # (B,) long
     noise: torch.Tensor  # (B, C, h, w)
+    crops: list[Crop | None]  # None: the full frame (no scale jitter)
+    colours: list[ColourFactors | None]  # None: the colours as they are (no colour jitter)
+
+
+@dataclass(frozen=True)
+class Jitter:
+    """How much scale and colour jitter augmentation adds (0: none); see training/jitter.py."""
+
+    resolution: int = 0  # the stored images' side, which crops are drawn in
+    scale: float = 0.0
+    colour: float = 0.0
 
 
 def draw_samples(seed: int, positions: range, num_train_timesteps: int, final_fraction: float,
-                 latent_shape: tuple[int, int, int], augment: bool, quarter_turns: bool = False) -> SampleDraws:
-    """The pose, timestep and noise of the samples at ``positions``, each from its own generator."""
-    poses, timesteps, noise = [], [], []
+                 latent_shape: tuple[int, int, int], augment: bool, quarter_turns: bool = False,
+                 jitter: Jitter = Jitter()) -> SampleDraws:
+    """The pose, timestep, noise, crop and colour of the samples at ``positions``, each from its
+    own generator. Crops and colours are drawn last and only when asked for, so a run without
+    them draws exactly what it drew before they existed."""
+    poses, timesteps, noise, crops, colours = [], [], [], [], []
     for position in positions:
         generator = torch.Generator().manual_seed(hash_seed(seed, position))
         poses.extend(random_poses(1, generator, augment, quarter_turns))
         timesteps.append(sample_timesteps(1, num_train_timesteps, final_fraction, generator))
         noise.append(torch.randn(latent_shape, generator=generator))
-    return SampleDraws(poses, torch.cat(timesteps), torch.stack(noise))
+        crops.append(random_crop(jitter.resolution, jitter.scale, generator) if augment and jitter.scale > 0 else None)
+        colours.append(random_colour(jitter.colour, generator) if augment and jitter.colour > 0 else None)
+    return SampleDraws(poses, torch.cat(timesteps), torch.stack(noise), crops, colours)
 
 
 def seed_dropout(seed: int, step: int, process_index: int) -> None:

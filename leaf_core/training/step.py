@@ -26,7 +26,7 @@ from leaf_core.training.alignment import Alignment
 from leaf_core.training.config import TrainConfig
 from leaf_core.training.losses import latent_prediction_loss
 from leaf_core.training.pairs import MaskLatentCache, TrainingPairs
-from leaf_core.training.seeding import draw_samples, seed_dropout
+from leaf_core.training.seeding import Jitter, draw_samples, seed_dropout
 
 LOSS_TERMS = ("loss", "loss_pred", "loss_align")
 
@@ -62,8 +62,9 @@ def micro_batch_losses(modules: TrainingModules, pairs: TrainingPairs, config: T
     model, device = modules.model, accelerator.device
     draws = draw_samples(config.seed, positions, model.scheduler.config.num_train_timesteps,
                          config.final_timestep_fraction, (model.latent_channels, model.latent_size, model.latent_size),
-                         config.augment, config.quarter_turns)
-    images, masks, keys = pairs.batch(pairs.indices_at(positions, config.seed), draws.poses)
+                         config.augment, config.quarter_turns,
+                         Jitter(pairs.images.shape[1], config.scale_jitter, config.colour_jitter))
+    images, masks, keys = pairs.batch(pairs.indices_at(positions, config.seed), draws.poses, draws.crops, draws.colours)
     images = images.to(device)
     with torch.no_grad():
         mask_latents = mask_cache.latents(keys, masks, lambda m: encode_latent(

@@ -29,7 +29,7 @@ def test_the_eight_poses_are_a_squares_flips_and_quarter_turns():
     pairs = asymmetric_pair()
     poses = list(itertools.product((False, True), repeat=3))
     images, masks, keys = pairs.batch(np.zeros(8, dtype=np.int64), poses)
-    assert keys == [(0, pose) for pose in poses]
+    assert keys == [(0, pose, None) for pose in poses]
     mask = pairs.masks[0]
     dihedral = [np.rot90(m, k) for m in (mask, np.fliplr(mask)) for k in range(4)]  # numpy's eight
     posed = [m[0].numpy().astype(bool) for m in masks]
@@ -79,9 +79,10 @@ def test_training_poses_its_samples_as_configured(synthetic_dataset, tmp_path, m
     seen: list[list[Pose]] = []
     original = TrainingPairs.batch
 
-    def recording(self, indices, poses):
+    def recording(self, indices, poses, crops=None, colours=None):
         seen.append(list(poses))
-        return original(self, indices, poses)
+        assert crops == [None] * len(poses) and colours == [None] * len(poses)  # no jitter unless asked
+        return original(self, indices, poses, crops, colours)
 
     monkeypatch.setattr(TrainingPairs, "batch", recording)
     train(TrainConfig(data=synthetic_dataset, run_dir=tmp_path / "run", model_dir=tmp_path / "run" / "model",
