@@ -97,26 +97,3 @@ def csv_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def make_synthetic_dataset(root: Path, n_train: int = 8, n_val: int = 2, n_test: int = 2, size: int = 48, seed: int = 0) -> Path:
-    """A dataset folder of discs on noise (for the scripts' smoke tests and speed's training step)."""
-    import numpy as np
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    (root / "images").mkdir(parents=True, exist_ok=True)
-    (root / "masks").mkdir(parents=True, exist_ok=True)
-    splits: dict[str, list[str]] = {"train": [], "val": [], "test": []}
-    counts = {"train": n_train, "val": n_val, "test": n_test}
-    yy, xx = np.mgrid[:size, :size]
-    for split, count in counts.items():
-        for i in range(count):
-            image_id = f"{split}{i:03d}"
-            cy, cx, r = rng.uniform(size * 0.3, size * 0.7, 2).tolist() + [rng.uniform(size * 0.15, size * 0.3)]
-            mask = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
-            rgb = rng.integers(0, 80, (size, size, 3)).astype(np.uint8)
-            rgb[mask] += np.array([150, 60, 40], dtype=np.uint8)
-            Image.fromarray(rgb).save(root / "images" / f"{image_id}.png")
-            Image.fromarray(mask.astype(np.uint8) * 255).save(root / "masks" / f"{image_id}.png")
-            splits[split].append(image_id)
-    (root / "splits.json").write_text(json.dumps(splits))
-    return root

@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
-    RESULTS, TAESD, command_line, csv_list, machine, make_synthetic_dataset, peak_rss_mb, set_threads, timed, write_json,
+    RESULTS, TAESD, command_line, csv_list, machine, peak_rss_mb, set_threads, timed, write_json,
 )
 
 RESOLUTIONS = {"cpu": 128, "paper": 256}
@@ -235,6 +235,7 @@ def train_worker(args: argparse.Namespace, preset: str) -> dict:
     import torch
 
     from leaf_core.io.dataset_folder import DatasetFolder
+    from leaf_core.testing import write_synthetic_dataset
     from leaf_core.training import TrainConfig
     from leaf_core.training.pairs import MaskLatentCache, TrainingPairs
     from leaf_core.training.ema import TrainablesEMA
@@ -244,7 +245,7 @@ def train_worker(args: argparse.Namespace, preset: str) -> dict:
     model = build(args, preset)
     resolution = model.config.resolution
     with tempfile.TemporaryDirectory(prefix="leaf-speed-") as folder:
-        data = make_synthetic_dataset(Path(folder) / "data", n_train=args.train_batch, n_val=0, n_test=0, size=resolution)
+        data = write_synthetic_dataset(Path(folder) / "data", size=(resolution, resolution), split_sizes=(args.train_batch, 0, 0))
         pairs = TrainingPairs.load(DatasetFolder(data), "train", resolution, show_progress=False)
         config = TrainConfig(data=data, run_dir=Path(folder) / "run", model_dir=Path(folder) / "model", preset=preset,
                              batch_size=args.train_batch, device="cpu")

@@ -67,19 +67,24 @@ def save_tiny_model(model_dir: str | Path, seed: int = 0, prediction_type: str =
     return build_tiny_model(seed, prediction_type).save_pretrained(model_dir)
 
 
-def write_synthetic_dataset(root: Path, n: int = 8, size: tuple[int, int] = (80, 96), seed: int = 0) -> Path:
+def write_synthetic_dataset(root: Path, n: int = 8, size: tuple[int, int] = (80, 96), seed: int = 0,
+                            split_sizes: tuple[int, int, int] | None = None) -> Path:
     """Images with one bright disc on a dark textured background; the mask is the disc.
 
     Sizes differ from the model's resolution on purpose, so resizing in and out is exercised.
+    ``split_sizes`` (train, val, test) overrides ``n``, whose split is n - 3 / 2 / 1.
     """
+    split_sizes = split_sizes or (n - 3, 2, 1)
     rng = np.random.default_rng(seed)
     (root / "images").mkdir(parents=True)
     (root / "masks").mkdir()
     height, width = size
+    margin = min(20, height // 4, width // 4)
+    yy, xx = np.mgrid[:height, :width]
     ids = []
-    for i in range(n):
-        yy, xx = np.mgrid[:height, :width]
-        cy, cx, r = rng.integers(20, height - 20), rng.integers(20, width - 20), rng.integers(8, 18)
+    for i in range(sum(split_sizes)):
+        cy, cx = rng.integers(margin, height - margin), rng.integers(margin, width - margin)
+        r = rng.integers(min(8, margin // 2), min(18, margin))
         mask = (yy - cy) ** 2 + (xx - cx) ** 2 <= r**2
         image = rng.integers(0, 60, size=(height, width, 3)).astype(np.uint8)
         image[mask] = [220, 120, 90]
@@ -87,7 +92,8 @@ def write_synthetic_dataset(root: Path, n: int = 8, size: tuple[int, int] = (80,
         Image.fromarray(image).save(root / "images" / f"{image_id}.png")
         Image.fromarray(mask.astype(np.uint8) * 255).save(root / "masks" / f"{image_id}.png")
         ids.append(image_id)
-    splits = {"train": ids[: n - 3], "val": ids[n - 3 : n - 1], "test": ids[n - 1 :]}
+    n_train, n_val, _ = split_sizes
+    splits = {"train": ids[:n_train], "val": ids[n_train : n_train + n_val], "test": ids[n_train + n_val :]}
     (root / "splits.json").write_text(json.dumps(splits))
     return root
 

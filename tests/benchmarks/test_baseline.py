@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from leaf_core.metrics import dice_score
+from leaf_core.testing import write_synthetic_dataset
 
 pytest.importorskip("monai", reason="the benchmarks extra (pip install -e '.[benchmarks]') is not installed")
 
@@ -79,8 +80,8 @@ def test_unet_trains_on_the_leaf_trainers_batches(tmp_path, load_script, taesd, 
     from leaf_core.training import TrainConfig, train
     from leaf_core.training.pairs import TrainingPairs
 
-    unet, common = load_script("supervised_unet"), load_script("common")
-    data = common.make_synthetic_dataset(tmp_path / "data", n_train=5, n_val=1, n_test=1, size=40)
+    unet = load_script("supervised_unet")
+    data = write_synthetic_dataset(tmp_path / "data", size=(40, 40), split_sizes=(5, 1, 1))
     seen = []
     original = TrainingPairs.batch
 
@@ -105,8 +106,8 @@ def test_unet_trains_on_the_leaf_trainers_batches(tmp_path, load_script, taesd, 
 
 
 def test_baseline_writes_the_result_contract_and_resumes(tmp_path, load_script, taesd):
-    baseline, common = load_script("baseline"), load_script("common")
-    common.make_synthetic_dataset(tmp_path / "data" / "tiny", n_train=6, n_val=2, n_test=3, size=40)
+    baseline = load_script("baseline")
+    write_synthetic_dataset(tmp_path / "data" / "tiny", size=(40, 40), split_sizes=(6, 2, 3))
     out = tmp_path / "baseline.json"
     arguments = ["--data-root", str(tmp_path / "data"), "--datasets", "tiny", "--resolution", "64", "--steps", "2",
                  "--val-every", "1", "--tune-lrs", "1e-3,3e-3", "--out", str(out), "--plot", str(tmp_path / "b.png"),

@@ -6,11 +6,12 @@ import json
 
 import pytest
 
+from leaf_core.testing import write_synthetic_dataset
+
 
 def test_reproduce_writes_the_result_contract(tmp_path, load_script, taesd):
     reproduce = load_script("reproduce")
-    common = load_script("common")
-    common.make_synthetic_dataset(tmp_path / "data" / "tiny", n_train=4, n_val=2, n_test=2, size=40)
+    write_synthetic_dataset(tmp_path / "data" / "tiny", size=(40, 40), split_sizes=(4, 2, 2))
     out = tmp_path / "out"
     reproduce.main(["--data-root", str(tmp_path / "data"), "--datasets", "tiny", "--steps", "2", "--seeds", "2",
                     "--settings", "sample,sample+align,ddim50,ensemble5", "--ddim-steps", "2", "--ddim-seeds", "1",
@@ -52,8 +53,7 @@ def test_speed_writes_the_result_contract(tmp_path, load_script, taesd):
 
 def test_quality_trains_selects_on_val_and_scores_test(tmp_path, load_script, taesd):
     quality = load_script("quality")
-    common = load_script("common")
-    data = common.make_synthetic_dataset(tmp_path / "data", n_train=4, n_val=2, n_test=3, size=40)
+    data = write_synthetic_dataset(tmp_path / "data", size=(40, 40), split_sizes=(4, 2, 3))
     out = tmp_path / "quality.json"
     figures = quality.main(["--data", str(data), "--autoencoder", str(taesd), "--steps", "2", "--resolution", "64",
                             "--val-every", "1", "--seed", "3", "--run-dir", str(tmp_path / "run"), "--out", str(out)])

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
+from leaf_core.testing import write_synthetic_dataset
+
 
 def test_cold_start_runs_the_app_job_and_the_next_image_order(tmp_path, load_script):
-    cold_start, common = load_script("cold_start"), load_script("common")
+    cold_start = load_script("cold_start")
     # Named like a shared dataset so it gets that dataset's task; the embedded TAESD is the autoencoder.
-    common.make_synthetic_dataset(tmp_path / "data" / "kvasir-seg", n_train=12, n_val=2, n_test=3, size=40)
+    write_synthetic_dataset(tmp_path / "data" / "kvasir-seg", size=(40, 40), split_sizes=(12, 2, 3))
     out = tmp_path / "cold_start.json"
     report = cold_start.main(["--data-root", str(tmp_path / "data"), "--datasets", "kvasir-seg", "--ks", "5,20",
                               "--ordered-k", "10", "--pool", "4", "--threads", "1", "--override", "steps=2",

@@ -6,15 +6,15 @@ import json
 
 import pytest
 
-from leaf_core.testing import save_tiny_model
+from leaf_core.testing import save_tiny_model, write_synthetic_dataset
 
 pytest.importorskip("openvino", reason="the OpenVINO engine is the `fast` extra")
 pytest.importorskip("nncf", reason="int8 needs NNCF (the `fast` extra)")
 
 
 def test_quantization_scores_int8_against_fp32_on_test(tmp_path, load_script):
-    quantization, common = load_script("quantization"), load_script("common")
-    data = common.make_synthetic_dataset(tmp_path / "data", n_train=2, n_val=4, n_test=3, size=40)
+    quantization = load_script("quantization")
+    data = write_synthetic_dataset(tmp_path / "data", size=(40, 40), split_sizes=(2, 4, 3))
     model_dir = save_tiny_model(tmp_path / "model")
     out = tmp_path / "quantization.json"
     results = quantization.main(["--pair", str(model_dir), str(data), "--out", str(out)])
